@@ -1,0 +1,3 @@
+module github.com/tinydigits/tinydigits
+
+go 1.26

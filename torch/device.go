@@ -1,0 +1,92 @@
+package torch
+
+// #include "shim.h"
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// DeviceType is the kind of a device, with libtorch's numbering.
+type DeviceType int
+
+// The device types tinydigits supports.
+const (
+	CPUDevice  DeviceType = C.TT_CPU
+	CUDADevice DeviceType = C.TT_CUDA
+)
+
+// Device is where a tensor lives. Index is the GPU number for CUDA, or -1 for
+// "the current device".
+type Device struct {
+	Type  DeviceType
+	Index int
+}
+
+// CPU is the host.
+var CPU = Device{Type: CPUDevice, Index: -1}
+
+// CUDA returns the CUDA device with the given index (-1 for the current one).
+func CUDA(index int) Device { return Device{Type: CUDADevice, Index: index} }
+
+// IsCUDA reports whether d is a GPU.
+func (d Device) IsCUDA() bool { return d.Type == CUDADevice }
+
+// String gives libtorch's spelling: "cpu", "cuda", "cuda:1".
+func (d Device) String() string {
+	name := "cpu"
+	if d.Type == CUDADevice {
+		name = "cuda"
+	}
+	if d.Index >= 0 {
+		return name + ":" + strconv.Itoa(d.Index)
+	}
+	return name
+}
+
+// CUDAAvailable reports whether this libtorch was built with CUDA and sees at
+// least one GPU.
+func CUDAAvailable() bool { return C.tt_cuda_available() != 0 }
+
+// CUDADeviceCount is the number of GPUs libtorch sees (0 without CUDA).
+func CUDADeviceCount() int { return int(C.tt_cuda_device_count()) }
+
+// ErrNoCUDA is returned (wrapped) when CUDA is asked for and this libtorch
+// cannot provide it.
+var ErrNoCUDA = errors.New("CUDA is not available")
+
+// ParseDevice reads a device name: "cpu", "cuda", "cuda:N", or "auto" (CUDA
+// when available, else the CPU). It checks that the device exists: asking for
+// CUDA where this libtorch has none is an error that wraps ErrNoCUDA.
+func ParseDevice(s string) (Device, error) {
+	name := strings.ToLower(strings.TrimSpace(s))
+	switch {
+	case name == "cpu":
+		return CPU, nil
+	case name == "auto":
+		if CUDAAvailable() {
+			return CUDA(0), nil
+		}
+		return CPU, nil
+	case name == "cuda" || strings.HasPrefix(name, "cuda:"):
+		d := CUDA(-1)
+		if rest, ok := strings.CutPrefix(name, "cuda:"); ok {
+			n, err := strconv.Atoi(rest)
+			if err != nil || n < 0 {
+				return Device{}, fmt.Errorf("device %q: the GPU index must be a number ≥ 0 (cuda:0, cuda:1, ...)", s)
+			}
+			d.Index = n
+		}
+		if !CUDAAvailable() {
+			return Device{}, fmt.Errorf("device %q: %w: this libtorch (%s) was built without CUDA or sees no GPU; build and run the GPU image from Dockerfile.cuda", s, ErrNoCUDA, Version())
+		}
+		if count := CUDADeviceCount(); d.Index >= count {
+			return Device{}, fmt.Errorf("device %q: %w: there are %d GPUs (cuda:0 to cuda:%d)", s, ErrNoCUDA, count, count-1)
+		}
+		return d, nil
+	}
+	return Device{}, fmt.Errorf("device %q: unknown device; use cpu, cuda, cuda:N or auto", s)
+}

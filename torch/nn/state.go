@@ -1,0 +1,106 @@
+package nn
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/tinydigits/tinydigits/torch"
+)
+
+// EncodeStateDict serializes m's state dict in PyTorch's torch.save format:
+// Python's torch.load returns a dict of name to tensor that
+// model.load_state_dict accepts.
+func EncodeStateDict(m Module) ([]byte, error) { return torch.SaveTensors(m.StateDict()) }
+
+// DecodeStateDict loads a state dict from data into m. It checks every entry
+// before changing anything: a missing, unexpected or misshapen entry is an
+// error naming it, and m is left as it was.
+func DecodeStateDict(m Module, data []byte) error {
+	file, err := torch.LoadTensors(data)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, n := range file {
+			n.Tensor.Close()
+		}
+	}()
+	byName := make(map[string]*torch.Tensor, len(file))
+	for _, n := range file {
+		byName[n.Name] = n.Tensor
+	}
+	want := m.StateDict()
+	known := make(map[string]bool, len(want))
+	for _, w := range want {
+		known[w.Name] = true
+		t, ok := byName[w.Name]
+		if !ok {
+			return fmt.Errorf("state dict: missing entry %q", w.Name)
+		}
+		if got, exp := t.Shape(), w.Tensor.Shape(); !slices.Equal(got, exp) {
+			return fmt.Errorf("state dict: entry %q has shape %v, the model expects %v", w.Name, got, exp)
+		}
+	}
+	for _, n := range file {
+		if !known[n.Name] {
+			return fmt.Errorf("state dict: unexpected entry %q (not in this model)", n.Name)
+		}
+	}
+	for _, w := range want {
+		if err := w.Tensor.Assign(byName[w.Name]); err != nil {
+			return fmt.Errorf("state dict: entry %q: %w", w.Name, err)
+		}
+	}
+	return nil
+}
+
+// Save writes m's state dict to path in PyTorch's format. The file is written
+// next to its destination and renamed into place, so a crash leaves either
+// the old file or the new one, never half of one.
+func Save(m Module, path string) error {
+	data, err := EncodeStateDict(m)
+	if err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
+	return WriteFileAtomic(path, data)
+}
+
+// Load reads a state dict that Save (or Python's torch.save(model.state_dict()))
+// wrote into m.
+func Load(m Module, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	if err := DecodeStateDict(m, data); err != nil {
+		return fmt.Errorf("load %s: %w", path, err)
+	}
+	return nil
+}
+
+// WriteFileAtomic writes data to a temporary file in path's folder, syncs it,
+// and renames it over path.
+func WriteFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

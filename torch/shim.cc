@@ -1,0 +1,446 @@
+// shim.cc: the only C++ in tinydigits. It implements shim.h over libtorch's
+// C++ API. Every entry point that can fail runs inside TT_TRY/TT_CATCH, so no
+// C++ exception ever crosses into Go: it becomes a malloc'd message instead.
+
+#include "shim.h"
+
+#include <torch/nn.h>
+#include <torch/serialize.h>
+#include <torch/version.h>
+#include <torch/cuda.h>
+#include <ATen/Parallel.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+tt_error tt_err(const char *msg) {
+  size_t n = std::strlen(msg);
+  char *s = static_cast<char *>(std::malloc(n + 1));
+  if (s != nullptr) std::memcpy(s, msg, n + 1);
+  return s;
+}
+
+// c10::Error carries a C++ backtrace in what(); Go users get libtorch's
+// message alone.
+#define TT_TRY try {
+#define TT_CATCH                                               \
+  }                                                            \
+  catch (const c10::Error &e) {                                \
+    return tt_err(e.what_without_backtrace());                 \
+  }                                                            \
+  catch (const std::exception &e) {                            \
+    return tt_err(e.what());                                   \
+  }                                                            \
+  catch (...) {                                                \
+    return tt_err("libtorch: unknown C++ exception");          \
+  }                                                            \
+  return nullptr;
+
+inline torch::Tensor &T(tt_tensor t) { return *static_cast<torch::Tensor *>(t); }
+inline tt_tensor wrap(torch::Tensor t) { return new torch::Tensor(std::move(t)); }
+
+// Every module handle is a type-erased libtorch module.
+inline torch::nn::AnyModule &M(tt_module m) {
+  return *static_cast<torch::nn::AnyModule *>(m);
+}
+template <typename Holder>
+tt_module wrap_module(Holder h) {
+  return new torch::nn::AnyModule(std::move(h));
+}
+
+torch::ScalarType dtype_of(int d) {
+  switch (d) {
+    case TT_UINT8: return torch::kUInt8;
+    case TT_INT64: return torch::kInt64;
+    case TT_FLOAT32: return torch::kFloat32;
+    case TT_FLOAT64: return torch::kFloat64;
+    case TT_BOOL: return torch::kBool;
+  }
+  throw std::invalid_argument("unsupported dtype code " + std::to_string(d));
+}
+
+torch::Device device_of(int type, int index) {
+  switch (type) {
+    case TT_CPU: return torch::Device(torch::kCPU);
+    case TT_CUDA: return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw std::invalid_argument("unsupported device type code " + std::to_string(type));
+}
+
+// Packs names and tensors into the malloc'd blocks that shim.h describes.
+tt_error export_named(const std::vector<std::pair<std::string, torch::Tensor>> &items,
+                      char **names, tt_tensor **tensors, int64_t *n) {
+  size_t bytes = 0;
+  for (const auto &it : items) bytes += it.first.size() + 1;
+  char *nb = static_cast<char *>(std::malloc(bytes > 0 ? bytes : 1));
+  tt_tensor *tb = static_cast<tt_tensor *>(
+      std::malloc(items.empty() ? sizeof(tt_tensor) : items.size() * sizeof(tt_tensor)));
+  if (nb == nullptr || tb == nullptr) {
+    std::free(nb);
+    std::free(tb);
+    return tt_err("out of memory");
+  }
+  char *p = nb;
+  for (size_t i = 0; i < items.size(); i++) {
+    std::memcpy(p, items[i].first.c_str(), items[i].first.size() + 1);
+    p += items[i].first.size() + 1;
+    tb[i] = wrap(items[i].second);
+  }
+  *names = nb;
+  *tensors = tb;
+  *n = static_cast<int64_t>(items.size());
+  return nullptr;
+}
+
+}  // namespace
+
+extern "C" {
+
+// ---- library ----
+
+const char *tt_version(void) { return TORCH_VERSION; }
+int tt_cuda_available(void) {
+  try { return torch::cuda::is_available() ? 1 : 0; } catch (...) { return 0; }
+}
+int tt_cuda_device_count(void) {
+  try { return static_cast<int>(torch::cuda::device_count()); } catch (...) { return 0; }
+}
+tt_error tt_manual_seed(uint64_t seed) {
+  TT_TRY
+  torch::manual_seed(seed);
+  TT_CATCH
+}
+tt_error tt_set_num_threads(int n) {
+  TT_TRY
+  if (n < 1) throw std::invalid_argument("thread count must be at least 1");
+  at::set_num_threads(n);
+  TT_CATCH
+}
+int tt_num_threads(void) { return at::get_num_threads(); }
+int tt_grad_enabled(void) { return torch::GradMode::is_enabled() ? 1 : 0; }
+void tt_set_grad_enabled(int on) { torch::GradMode::set_enabled(on != 0); }
+
+// ---- tensors ----
+
+void tt_tensor_free(tt_tensor t) { delete static_cast<torch::Tensor *>(t); }
+
+tt_error tt_tensor_from_data(const void *data, int dtype, const int64_t *shape,
+                             int ndim, tt_tensor *out) {
+  TT_TRY
+  std::vector<int64_t> dims(shape, shape + ndim);
+  auto opts = torch::TensorOptions().dtype(dtype_of(dtype));
+  int64_t numel = 1;
+  for (auto d : dims) numel *= d;
+  if (numel == 0 || data == nullptr) {
+    if (numel != 0) throw std::invalid_argument("no data for a non-empty tensor");
+    *out = wrap(torch::empty(dims, opts));
+  } else {
+    // from_blob borrows Go's memory; clone copies it so Go keeps ownership.
+    *out = wrap(torch::from_blob(const_cast<void *>(data), dims, opts).clone());
+  }
+  TT_CATCH
+}
+
+tt_error tt_tensor_zeros(const int64_t *shape, int ndim, int dtype, tt_tensor *out) {
+  TT_TRY
+  std::vector<int64_t> dims(shape, shape + ndim);
+  *out = wrap(torch::zeros(dims, torch::TensorOptions().dtype(dtype_of(dtype))));
+  TT_CATCH
+}
+
+tt_error tt_tensor_copy_to(tt_tensor t, int dtype, void *dst, int64_t n) {
+  TT_TRY
+  auto c = T(t).detach().to(torch::kCPU, dtype_of(dtype)).contiguous();
+  if (c.numel() != n)
+    throw std::invalid_argument("tensor has " + std::to_string(c.numel()) +
+                                " elements, destination holds " + std::to_string(n));
+  if (n > 0) std::memcpy(dst, c.data_ptr(), static_cast<size_t>(n) * c.element_size());
+  TT_CATCH
+}
+
+tt_error tt_tensor_copy_from(tt_tensor t, const void *src, int dtype, int64_t n) {
+  TT_TRY
+  auto &dst = T(t);
+  if (dst.numel() != n)
+    throw std::invalid_argument("tensor has " + std::to_string(dst.numel()) +
+                                " elements, source holds " + std::to_string(n));
+  if (n == 0) return nullptr;
+  auto opts = torch::TensorOptions().dtype(dtype_of(dtype));
+  auto s = torch::from_blob(const_cast<void *>(src), dst.sizes(), opts);
+  torch::NoGradGuard ng;
+  dst.copy_(s);
+  TT_CATCH
+}
+
+tt_error tt_tensor_assign(tt_tensor dst, tt_tensor src) {
+  TT_TRY
+  if (!T(dst).sizes().equals(T(src).sizes()))
+    throw std::invalid_argument("shape " + c10::str(T(src).sizes()) +
+                                " does not match " + c10::str(T(dst).sizes()));
+  torch::NoGradGuard ng;
+  T(dst).copy_(T(src));
+  TT_CATCH
+}
+
+int tt_tensor_dim(tt_tensor t) { return static_cast<int>(T(t).dim()); }
+void tt_tensor_shape(tt_tensor t, int64_t *dims) {
+  auto s = T(t).sizes();
+  for (size_t i = 0; i < s.size(); i++) dims[i] = s[i];
+}
+int64_t tt_tensor_numel(tt_tensor t) { return T(t).numel(); }
+int tt_tensor_dtype(tt_tensor t) { return static_cast<int>(T(t).scalar_type()); }
+void tt_tensor_device(tt_tensor t, int *type, int *index) {
+  auto d = T(t).device();
+  *type = static_cast<int>(d.type());
+  *index = d.has_index() ? d.index() : -1;
+}
+
+tt_error tt_tensor_item(tt_tensor t, double *out) {
+  TT_TRY
+  *out = T(t).item<double>();
+  TT_CATCH
+}
+
+tt_error tt_tensor_to(tt_tensor t, int device_type, int device_index, int dtype,
+                      tt_tensor *out) {
+  TT_TRY
+  auto dt = dtype < 0 ? T(t).scalar_type() : dtype_of(dtype);
+  *out = wrap(T(t).to(device_of(device_type, device_index), dt));
+  TT_CATCH
+}
+
+tt_error tt_tensor_clone(tt_tensor t, tt_tensor *out) {
+  TT_TRY
+  *out = wrap(T(t).detach().clone());
+  TT_CATCH
+}
+
+int tt_tensor_requires_grad(tt_tensor t) { return T(t).requires_grad() ? 1 : 0; }
+tt_error tt_tensor_set_requires_grad(tt_tensor t, int on) {
+  TT_TRY
+  T(t).set_requires_grad(on != 0);
+  TT_CATCH
+}
+
+tt_error tt_tensor_grad(tt_tensor t, tt_tensor *out) {
+  TT_TRY
+  const auto &g = T(t).grad();
+  *out = g.defined() ? wrap(g) : nullptr;
+  TT_CATCH
+}
+
+tt_error tt_tensor_backward(tt_tensor t) {
+  TT_TRY
+  T(t).backward();
+  TT_CATCH
+}
+
+// ---- ops ----
+
+tt_error tt_argmax(tt_tensor t, int64_t dim, int keepdim, tt_tensor *out) {
+  TT_TRY
+  *out = wrap(T(t).argmax(dim, keepdim != 0));
+  TT_CATCH
+}
+tt_error tt_eq(tt_tensor a, tt_tensor b, tt_tensor *out) {
+  TT_TRY
+  *out = wrap(T(a).eq(T(b)));
+  TT_CATCH
+}
+tt_error tt_sum(tt_tensor t, tt_tensor *out) {
+  TT_TRY
+  *out = wrap(T(t).sum());
+  TT_CATCH
+}
+tt_error tt_mean(tt_tensor t, tt_tensor *out) {
+  TT_TRY
+  *out = wrap(T(t).mean());
+  TT_CATCH
+}
+tt_error tt_nll_loss(tt_tensor logp, tt_tensor target, int reduction, tt_tensor *out) {
+  TT_TRY
+  *out = wrap(at::nll_loss(T(logp), T(target), {}, reduction));
+  TT_CATCH
+}
+tt_error tt_cross_entropy(tt_tensor logits, tt_tensor target, int reduction,
+                          tt_tensor *out) {
+  TT_TRY
+  *out = wrap(at::cross_entropy_loss(T(logits), T(target), {}, reduction));
+  TT_CATCH
+}
+
+// ---- modules ----
+
+void tt_module_free(tt_module m) { delete static_cast<torch::nn::AnyModule *>(m); }
+
+tt_error tt_conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride,
+                   int64_t padding, int bias, tt_module *outm) {
+  TT_TRY
+  *outm = wrap_module(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
+                                            .stride(stride)
+                                            .padding(padding)
+                                            .bias(bias != 0)));
+  TT_CATCH
+}
+tt_error tt_batchnorm2d(int64_t features, double eps, double momentum, int affine,
+                        tt_module *outm) {
+  TT_TRY
+  *outm = wrap_module(torch::nn::BatchNorm2d(
+      torch::nn::BatchNorm2dOptions(features).eps(eps).momentum(momentum).affine(affine != 0)));
+  TT_CATCH
+}
+tt_error tt_dropout(double p, tt_module *outm) {
+  TT_TRY
+  *outm = wrap_module(torch::nn::Dropout(torch::nn::DropoutOptions(p)));
+  TT_CATCH
+}
+tt_error tt_relu(tt_module *outm) {
+  TT_TRY
+  *outm = wrap_module(torch::nn::ReLU());
+  TT_CATCH
+}
+tt_error tt_maxpool2d(int64_t kernel, int64_t stride, tt_module *outm) {
+  TT_TRY
+  *outm = wrap_module(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(kernel).stride(stride)));
+  TT_CATCH
+}
+tt_error tt_avgpool2d(int64_t kernel, int64_t stride, tt_module *outm) {
+  TT_TRY
+  *outm = wrap_module(torch::nn::AvgPool2d(torch::nn::AvgPool2dOptions(kernel).stride(stride)));
+  TT_CATCH
+}
+tt_error tt_adaptive_avgpool2d(int64_t out_h, int64_t out_w, tt_module *outm) {
+  TT_TRY
+  *outm = wrap_module(torch::nn::AdaptiveAvgPool2d(
+      torch::nn::AdaptiveAvgPool2dOptions({out_h, out_w})));
+  TT_CATCH
+}
+tt_error tt_linear(int64_t in, int64_t out, int bias, tt_module *outm) {
+  TT_TRY
+  *outm = wrap_module(torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias != 0)));
+  TT_CATCH
+}
+tt_error tt_flatten(int64_t start_dim, int64_t end_dim, tt_module *outm) {
+  TT_TRY
+  *outm = wrap_module(
+      torch::nn::Flatten(torch::nn::FlattenOptions().start_dim(start_dim).end_dim(end_dim)));
+  TT_CATCH
+}
+tt_error tt_log_softmax(int64_t dim, tt_module *outm) {
+  TT_TRY
+  *outm = wrap_module(torch::nn::LogSoftmax(torch::nn::LogSoftmaxOptions(dim)));
+  TT_CATCH
+}
+
+tt_error tt_module_forward(tt_module m, tt_tensor x, tt_tensor *out) {
+  TT_TRY
+  *out = wrap(M(m).forward(T(x)));
+  TT_CATCH
+}
+void tt_module_train(tt_module m, int on) { M(m).ptr()->train(on != 0); }
+int tt_module_is_training(tt_module m) { return M(m).ptr()->is_training() ? 1 : 0; }
+tt_error tt_module_to(tt_module m, int device_type, int device_index, int dtype) {
+  TT_TRY
+  if (dtype < 0) {
+    M(m).ptr()->to(device_of(device_type, device_index));
+  } else {
+    // As Python's Module.to: only floating point tensors change dtype (a
+    // BatchNorm's num_batches_tracked stays int64).
+    auto dev = device_of(device_type, device_index);
+    auto dt = dtype_of(dtype);
+    torch::NoGradGuard ng;
+    for (auto &p : M(m).ptr()->parameters()) p.set_data(p.to(dev, dt));
+    for (auto &b : M(m).ptr()->buffers())
+      b.set_data(b.is_floating_point() ? b.to(dev, dt) : b.to(dev));
+  }
+  TT_CATCH
+}
+
+tt_error tt_module_named(tt_module m, int kind, char **names, tt_tensor **tensors,
+                         int64_t *n) {
+  TT_TRY
+  auto dict = kind == 0 ? M(m).ptr()->named_parameters() : M(m).ptr()->named_buffers();
+  std::vector<std::pair<std::string, torch::Tensor>> items;
+  for (const auto &it : dict) items.emplace_back(it.key(), it.value());
+  return export_named(items, names, tensors, n);
+  TT_CATCH
+}
+
+// ---- optimizer ----
+
+tt_error tt_sgd_step(tt_tensor *params, tt_tensor *bufs, int64_t n, double lr,
+                     double momentum, double dampening, double weight_decay,
+                     int nesterov) {
+  TT_TRY
+  // The update rule of torch.optim.SGD (single-tensor path).
+  torch::NoGradGuard ng;
+  for (int64_t i = 0; i < n; i++) {
+    auto &p = T(params[i]);
+    const auto &g = p.grad();
+    if (!g.defined()) continue;
+    auto d_p = g;
+    if (weight_decay != 0) d_p = d_p.add(p, weight_decay);
+    if (momentum != 0) {
+      if (bufs[i] == nullptr) {
+        bufs[i] = wrap(d_p.clone().detach());
+      } else {
+        T(bufs[i]).mul_(momentum).add_(d_p, 1 - dampening);
+      }
+      auto &buf = T(bufs[i]);
+      d_p = nesterov ? d_p.add(buf, momentum) : buf;
+    }
+    p.add_(d_p, -lr);
+  }
+  TT_CATCH
+}
+
+tt_error tt_zero_grad(tt_tensor *params, int64_t n) {
+  TT_TRY
+  for (int64_t i = 0; i < n; i++) T(params[i]).mutable_grad().reset();
+  TT_CATCH
+}
+
+// ---- serialization ----
+
+tt_error tt_save_tensors(const char *names, tt_tensor *tensors, int64_t n, char **data,
+                         int64_t *len) {
+  TT_TRY
+  c10::impl::GenericDict dict(c10::StringType::get(), c10::TensorType::get());
+  const char *p = names;
+  for (int64_t i = 0; i < n; i++) {
+    std::string name(p);
+    p += name.size() + 1;
+    // Saved from the CPU, detached, so the file loads anywhere.
+    dict.insert(name, T(tensors[i]).detach().to(torch::kCPU).contiguous());
+  }
+  std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+  char *buf = static_cast<char *>(std::malloc(bytes.empty() ? 1 : bytes.size()));
+  if (buf == nullptr) return tt_err("out of memory");
+  std::memcpy(buf, bytes.data(), bytes.size());
+  *data = buf;
+  *len = static_cast<int64_t>(bytes.size());
+  TT_CATCH
+}
+
+tt_error tt_load_tensors(const char *data, int64_t len, char **names, tt_tensor **tensors,
+                         int64_t *n) {
+  TT_TRY
+  std::vector<char> bytes(data, data + len);
+  c10::IValue v = torch::pickle_load(bytes);
+  if (!v.isGenericDict()) throw std::invalid_argument("file does not hold a dict");
+  std::vector<std::pair<std::string, torch::Tensor>> items;
+  for (const auto &it : v.toGenericDict()) {
+    if (!it.key().isString()) throw std::invalid_argument("dict key is not a string");
+    if (!it.value().isTensor())
+      throw std::invalid_argument("entry " + it.key().toStringRef() + " is not a tensor");
+    items.emplace_back(it.key().toStringRef(), it.value().toTensor());
+  }
+  return export_named(items, names, tensors, n);
+  TT_CATCH
+}
+
+}  // extern "C"

@@ -1,0 +1,145 @@
+/*
+ * shim.h: the C ABI between Go and libtorch.
+ *
+ * Plain C only: opaque handles and scalar types. Every function that can fail
+ * returns its error as a malloc'd, NUL-terminated message (NULL on success)
+ * from the same call; results come back through out-parameters. Errors are
+ * never kept in thread-local state, because a goroutine may move to another OS
+ * thread between two cgo calls. The caller frees a message with free().
+ *
+ * Ownership: every tt_tensor / tt_module handle returned here is owned by the
+ * caller and released with tt_tensor_free / tt_module_free. A tensor handle is
+ * a reference to a libtorch tensor; freeing it never frees storage that
+ * another handle (or the autograd graph) still uses.
+ */
+#ifndef TINYDIGITS_SHIM_H
+#define TINYDIGITS_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef void *tt_tensor;
+typedef void *tt_module;
+typedef char *tt_error; /* NULL on success; free() it otherwise */
+
+/* Data types, with the values of c10::ScalarType. */
+enum {
+  TT_UINT8 = 0,
+  TT_INT64 = 4,
+  TT_FLOAT32 = 6,
+  TT_FLOAT64 = 7,
+  TT_BOOL = 11,
+};
+
+/* Device types, with the values of c10::DeviceType. */
+enum { TT_CPU = 0, TT_CUDA = 1 };
+
+/* ---- library ---- */
+const char *tt_version(void); /* static string, not freed */
+int tt_cuda_available(void);
+int tt_cuda_device_count(void);
+tt_error tt_manual_seed(uint64_t seed);
+tt_error tt_set_num_threads(int n);
+int tt_num_threads(void);
+/* Grad mode is per OS thread; callers lock their goroutine to a thread. */
+int tt_grad_enabled(void);
+void tt_set_grad_enabled(int on);
+
+/* ---- tensors ---- */
+void tt_tensor_free(tt_tensor t);
+/* Copies n elements of dtype from data into a new CPU tensor of the shape. */
+tt_error tt_tensor_from_data(const void *data, int dtype, const int64_t *shape,
+                             int ndim, tt_tensor *out);
+tt_error tt_tensor_zeros(const int64_t *shape, int ndim, int dtype,
+                         tt_tensor *out);
+/* Copies the tensor's elements (converted to dtype, on the CPU, contiguous)
+ * into dst, which holds n elements. */
+tt_error tt_tensor_copy_to(tt_tensor t, int dtype, void *dst, int64_t n);
+/* Overwrites the tensor's elements in place from host data (n elements of
+ * dtype), outside autograd. */
+tt_error tt_tensor_copy_from(tt_tensor t, const void *src, int dtype,
+                             int64_t n);
+/* Copies src's values into dst in place (shapes must match), outside autograd;
+ * src may live on another device or have another dtype. */
+tt_error tt_tensor_assign(tt_tensor dst, tt_tensor src);
+int tt_tensor_dim(tt_tensor t);
+void tt_tensor_shape(tt_tensor t, int64_t *dims); /* dims holds dim() values */
+int64_t tt_tensor_numel(tt_tensor t);
+int tt_tensor_dtype(tt_tensor t);
+void tt_tensor_device(tt_tensor t, int *type, int *index);
+tt_error tt_tensor_item(tt_tensor t, double *out);
+tt_error tt_tensor_to(tt_tensor t, int device_type, int device_index,
+                      int dtype, tt_tensor *out);
+tt_error tt_tensor_clone(tt_tensor t, tt_tensor *out);
+int tt_tensor_requires_grad(tt_tensor t);
+tt_error tt_tensor_set_requires_grad(tt_tensor t, int on);
+/* *out is NULL when the tensor has no gradient. */
+tt_error tt_tensor_grad(tt_tensor t, tt_tensor *out);
+tt_error tt_tensor_backward(tt_tensor t);
+
+/* ---- ops the training loop needs outside modules ---- */
+tt_error tt_argmax(tt_tensor t, int64_t dim, int keepdim, tt_tensor *out);
+tt_error tt_eq(tt_tensor a, tt_tensor b, tt_tensor *out);
+tt_error tt_sum(tt_tensor t, tt_tensor *out);
+tt_error tt_mean(tt_tensor t, tt_tensor *out);
+/* reduction: 0 none, 1 mean, 2 sum (at::Reduction). */
+tt_error tt_nll_loss(tt_tensor logp, tt_tensor target, int reduction,
+                     tt_tensor *out);
+tt_error tt_cross_entropy(tt_tensor logits, tt_tensor target, int reduction,
+                          tt_tensor *out);
+
+/* ---- modules (libtorch's torch::nn modules behind one handle type) ---- */
+void tt_module_free(tt_module m);
+tt_error tt_conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride,
+                   int64_t padding, int bias, tt_module *outm);
+tt_error tt_batchnorm2d(int64_t features, double eps, double momentum,
+                        int affine, tt_module *outm);
+tt_error tt_dropout(double p, tt_module *outm);
+tt_error tt_relu(tt_module *outm);
+tt_error tt_maxpool2d(int64_t kernel, int64_t stride, tt_module *outm);
+tt_error tt_avgpool2d(int64_t kernel, int64_t stride, tt_module *outm);
+tt_error tt_adaptive_avgpool2d(int64_t out_h, int64_t out_w, tt_module *outm);
+tt_error tt_linear(int64_t in, int64_t out, int bias, tt_module *outm);
+tt_error tt_flatten(int64_t start_dim, int64_t end_dim, tt_module *outm);
+tt_error tt_log_softmax(int64_t dim, tt_module *outm);
+
+tt_error tt_module_forward(tt_module m, tt_tensor x, tt_tensor *out);
+void tt_module_train(tt_module m, int on);
+int tt_module_is_training(tt_module m);
+/* dtype < 0 keeps the module's floating point type. */
+tt_error tt_module_to(tt_module m, int device_type, int device_index, int dtype);
+/* Named parameters (kind 0) or buffers (kind 1), in registration order.
+ * *names is one malloc'd block of n NUL-terminated strings back to back;
+ * *tensors is a malloc'd array of n handles. The caller frees both blocks
+ * (and owns the handles). */
+tt_error tt_module_named(tt_module m, int kind, char **names,
+                         tt_tensor **tensors, int64_t *n);
+
+/* ---- optimizer ---- */
+/* One SGD step over n parameters, with PyTorch's update rule. bufs holds one
+ * momentum buffer handle per parameter (NULL before the first step; the step
+ * creates it and stores the new handle). Parameters without a gradient are
+ * skipped. */
+tt_error tt_sgd_step(tt_tensor *params, tt_tensor *bufs, int64_t n, double lr,
+                     double momentum, double dampening, double weight_decay,
+                     int nesterov);
+/* Sets every parameter's gradient to none (PyTorch's zero_grad default). */
+tt_error tt_zero_grad(tt_tensor *params, int64_t n);
+
+/* ---- serialization (PyTorch's torch.save format) ---- */
+/* Pickles a dict name -> tensor into a malloc'd buffer (*data, *len). */
+tt_error tt_save_tensors(const char *names, tt_tensor *tensors, int64_t n,
+                         char **data, int64_t *len);
+/* Unpickles a dict name -> tensor; outputs as tt_module_named. */
+tt_error tt_load_tensors(const char *data, int64_t len, char **names,
+                         tt_tensor **tensors, int64_t *n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,12 @@
+# Writes python_tensors.pt with PyTorch's own torch.save, for
+# TestLoadPythonFile. Run: python3 make_python_tensors.py (PyTorch 1.13.1).
+import torch
+
+torch.save(
+    {
+        "w": torch.tensor([[0.25, -1.0, 3.5], [1e-3, 0.0, 42.0]], dtype=torch.float32),
+        "steps": torch.tensor([12345678901], dtype=torch.int64),
+        "mask": torch.tensor([0, 255, 3], dtype=torch.uint8),
+    },
+    "python_tensors.pt",
+)

@@ -1,0 +1,91 @@
+// Package torch is tinydigits' binding to libtorch, PyTorch's C++ library.
+//
+// It is deliberately small: tensors made from and read back to Go slices, the
+// few tensor ops a training loop needs outside modules, devices, grad mode,
+// seeding, thread control, the raw module and optimizer layer that packages
+// nn and optim build on, and PyTorch-compatible serialization.
+//
+// Three rules shape the API:
+//
+//   - Every libtorch failure comes back as an error (*Error) from the call
+//     that caused it. No C++ exception reaches Go, and nothing panics.
+//   - Memory is freed deterministically: a *Tensor owns one libtorch handle
+//     and frees it in Close. A finalizer frees handles that were never closed,
+//     but only as a safety net; LiveTensors counts the open handles so tests
+//     and long runs can check that nothing leaks.
+//   - libtorch keeps some state per OS thread (grad mode). Code that drives
+//     libtorch from one goroutine should call runtime.LockOSThread; NoGrad does
+//     so for the scope it runs.
+package torch
+
+/*
+#cgo CXXFLAGS: -std=c++17 -I/usr/include/torch/csrc/api/include -Wno-deprecated-declarations
+#cgo LDFLAGS: -ltorch -ltorch_cpu -lc10
+#include <stdlib.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime"
+	"unsafe"
+)
+
+// Error is a failure reported by libtorch: the operation that failed and
+// libtorch's own message, without its C++ backtrace.
+type Error struct {
+	Op  string
+	Msg string
+}
+
+func (e *Error) Error() string { return "torch: " + e.Op + ": " + e.Msg }
+
+// check turns a shim error (a malloc'd message, NULL for success) into a Go
+// error and frees the message.
+func check(op string, e C.tt_error) error {
+	if e == nil {
+		return nil
+	}
+	msg := C.GoString(e)
+	C.free(unsafe.Pointer(e))
+	return &Error{Op: op, Msg: msg}
+}
+
+// Version is the version of the libtorch headers this package was built with.
+func Version() string { return C.GoString(C.tt_version()) }
+
+// ManualSeed seeds libtorch's random number generators (parameter
+// initialisation, dropout), as torch.manual_seed does.
+func ManualSeed(seed uint64) error {
+	return check("manual_seed", C.tt_manual_seed(C.uint64_t(seed)))
+}
+
+// SetNumThreads sets the number of threads libtorch uses inside one op
+// (intra-op parallelism).
+func SetNumThreads(n int) error {
+	if n < 1 {
+		return fmt.Errorf("torch: set_num_threads: thread count must be at least 1, got %d", n)
+	}
+	return check("set_num_threads", C.tt_set_num_threads(C.int(n)))
+}
+
+// NumThreads reports libtorch's intra-op thread count.
+func NumThreads() int { return int(C.tt_num_threads()) }
+
+// GradEnabled reports whether autograd records operations on the calling OS
+// thread.
+func GradEnabled() bool { return C.tt_grad_enabled() != 0 }
+
+// NoGrad runs f with autograd recording off, as `with torch.no_grad()` does.
+// Grad mode is per OS thread in libtorch, so NoGrad locks the goroutine to
+// its thread while f runs; work that f hands to other goroutines is not
+// covered.
+func NoGrad(f func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	prev := C.tt_grad_enabled()
+	C.tt_set_grad_enabled(0)
+	defer C.tt_set_grad_enabled(prev)
+	return f()
+}
