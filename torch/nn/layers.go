@@ -102,7 +102,7 @@ func (d Dropout) build() (*torch.Module, error) {
 // ReLU is max(0, x) (torch.nn.ReLU).
 type ReLU struct{}
 
-func (ReLU) String() string                  { return "ReLU()" }
+func (ReLU) String() string                { return "ReLU()" }
 func (ReLU) build() (*torch.Module, error) { return torch.NewReLU() }
 
 // MaxPool2d takes the maximum over square windows (torch.nn.MaxPool2d).
@@ -171,14 +171,14 @@ func (l Linear) build() (*torch.Module, error) {
 // its defaults, start_dim=1, end_dim=-1).
 type Flatten struct{}
 
-func (Flatten) String() string                  { return "Flatten(start_dim=1, end_dim=-1)" }
+func (Flatten) String() string                { return "Flatten(start_dim=1, end_dim=-1)" }
 func (Flatten) build() (*torch.Module, error) { return torch.NewFlatten(1, -1) }
 
 // LogSoftmax is log(softmax(x)) along Dim (torch.nn.LogSoftmax); Dim 1 for
 // [N, classes] scores.
 type LogSoftmax struct{ Dim int }
 
-func (l LogSoftmax) String() string                  { return fmt.Sprintf("LogSoftmax(dim=%d)", l.Dim) }
+func (l LogSoftmax) String() string                { return fmt.Sprintf("LogSoftmax(dim=%d)", l.Dim) }
 func (l LogSoftmax) build() (*torch.Module, error) { return torch.NewLogSoftmax(l.Dim) }
 
 func or(v, def int) int {
