@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need on a fresh Debian machine
-# (libtorch through third_party/), then checks formatting, vets and tests.
+# (libtorch through third_party/), then checks formatting, vets, and runs every test under the race detector.
 #
 #   bash scripts/test.sh            everything
 #   bash scripts/test.sh -short     skips the long tests (training runs)
@@ -17,4 +17,4 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
-go test "$@" ./...
+go test -race "$@" ./...
