@@ -37,6 +37,7 @@ func (s *Set) Subset(n int) *Set {
 type Dataset struct {
 	Train, Test *Set
 	Dir         string   // the folder the files were read from
+	Verified    bool     // all four files are the official .gz files (MD5 checked)
 	Warnings    []string // checksum mismatches: the data passed every structural check
 }
 
@@ -75,6 +76,7 @@ func Load(dir string) (*Dataset, error) {
 	}
 	ds := &Dataset{Dir: filepath.Dir(found[0])}
 	var data [4][]byte
+	verified := 0
 	for i, path := range found {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -85,9 +87,12 @@ func Load(dir string) (*Dataset, error) {
 			sum := md5.Sum(b)
 			if got := hex.EncodeToString(sum[:]); got != files[i].md5 {
 				ds.Warnings = append(ds.Warnings, fmt.Sprintf("%s: MD5 %s differs from the official %s; the data passed the structural checks and is used as it is", path, got, files[i].md5))
+			} else {
+				verified++
 			}
 		}
 	}
+	ds.Verified = verified == len(files)
 	if ds.Train, err = readSet(found[0], data[0], found[1], data[1]); err != nil {
 		return nil, err
 	}

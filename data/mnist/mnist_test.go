@@ -62,8 +62,8 @@ func TestLoadBundledMNIST(t *testing.T) {
 	if ds.Train.Len() != 60000 || ds.Test.Len() != 10000 {
 		t.Fatalf("train %d, test %d images", ds.Train.Len(), ds.Test.Len())
 	}
-	if len(ds.Warnings) != 0 {
-		t.Errorf("warnings on the official files: %v", ds.Warnings)
+	if len(ds.Warnings) != 0 || !ds.Verified {
+		t.Errorf("official files: verified %v, warnings %v", ds.Verified, ds.Warnings)
 	}
 	// Class counts of the official splits (as published with the data set and
 	// printed by torchvision's MNIST targets.bincount()).
@@ -124,7 +124,7 @@ func TestLoadLayouts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ds.Dir != raw || ds.Train.Len() != 3 {
+		if ds.Dir != raw || ds.Train.Len() != 3 || ds.Verified {
 			t.Errorf("read %s, %d images", ds.Dir, ds.Train.Len())
 		}
 		// These gz files are not the official ones: one warning each, naming it.

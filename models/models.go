@@ -1,0 +1,186 @@
+// Package models holds the architectures of the three-step MNIST study and
+// their training recipes, a registry to find them by name, and a
+// torchsummary-style summary table.
+//
+// All three follow the seed's style: 3×3 convolutions, ReLU, two max-pool
+// transition blocks, global average pooling and a log-softmax output, with
+// no fully connected layer. They share one layout (ARCHS.md's L2): padding 1
+// on the first four convolutions, pools after the second and the fourth.
+//
+//	layer            output    receptive field
+//	input            1×28×28    1
+//	conv1 3×3 pad 1  C×28×28    3
+//	conv2 3×3 pad 1  C×28×28    5
+//	maxpool 2        C×14×14    6
+//	conv3 3×3 pad 1  C×14×14   10
+//	conv4 3×3 pad 1  C×14×14   14
+//	maxpool 2        C×7×7     16
+//	conv5 3×3        C×5×5     24
+//	conv6 3×3        10×3×3    32
+//	GAP, log-softmax 10
+//
+// step1 has C = 32 with biases and nothing else; step2 has C = 14, no biases,
+// BatchNorm and Dropout after conv1–conv5; step3 is step2 with BatchNorm
+// without learnable affine parameters.
+package models
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/tinydigits/tinydigits/torch/nn"
+)
+
+// Recipe is how an architecture is trained by default: SGD with momentum on
+// the NLL loss of its log-softmax output.
+type Recipe struct {
+	Epochs    int
+	BatchSize int
+	LR        float64
+	Momentum  float64
+	// StepSize and Gamma define StepLR: the lr is multiplied by Gamma every
+	// StepSize epochs. StepSize 0 keeps the lr constant.
+	StepSize int
+	Gamma    float64
+	// Rotate is the range of random rotation in degrees (±Rotate); 0 is off.
+	Rotate float64
+}
+
+// Arch is a registered architecture.
+type Arch struct {
+	Name        string
+	Description string
+	// Params is the number of learnable parameters (a test checks that the
+	// built network has exactly this many).
+	Params int64
+	Recipe Recipe
+	layers func() []nn.Spec
+}
+
+// Layers lists the architecture's layer specs.
+func (a Arch) Layers() []nn.Spec { return a.layers() }
+
+// Build makes a fresh network with libtorch's default initialisation (seed
+// libtorch first for a reproducible one).
+func (a Arch) Build() (*nn.Sequential, error) {
+	net, err := nn.NewSequential(a.layers()...)
+	if err != nil {
+		return nil, fmt.Errorf("models: %s: %w", a.Name, err)
+	}
+	return net, nil
+}
+
+var registry = map[string]Arch{}
+
+// Register adds an architecture; names must be unique.
+func Register(a Arch) {
+	if _, dup := registry[a.Name]; dup {
+		panic("models: " + a.Name + " registered twice")
+	}
+	registry[a.Name] = a
+}
+
+// Names lists the registered architectures in order.
+func Names() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Lookup finds an architecture by name; the error lists the known ones.
+func Lookup(name string) (Arch, error) {
+	a, ok := registry[name]
+	if !ok {
+		return Arch{}, fmt.Errorf("unknown arch %q (known: %s)", name, strings.Join(Names(), ", "))
+	}
+	return a, nil
+}
+
+// New builds the named architecture.
+func New(name string) (*nn.Sequential, error) {
+	a, err := Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return a.Build()
+}
+
+// block is conv → [BatchNorm] → ReLU → [Dropout], the seed's unit.
+type block struct {
+	in, out, padding int
+	bias             bool
+	bn               bool
+	bnAffine         bool
+	dropout          float64
+}
+
+func (b block) specs() []nn.Spec {
+	s := []nn.Spec{nn.Conv2d{In: b.in, Out: b.out, Kernel: 3, Padding: b.padding, NoBias: !b.bias}}
+	if b.bn {
+		s = append(s, nn.BatchNorm2d{Features: b.out, NoAffine: !b.bnAffine})
+	}
+	s = append(s, nn.ReLU{})
+	if b.dropout > 0 {
+		s = append(s, nn.Dropout{P: b.dropout})
+	}
+	return s
+}
+
+// layout is ARCHS.md's L2: five blocks of width c with pools after the
+// second and the fourth, then conv6 c→10 without padding, GAP and
+// log-softmax.
+func layout(c int, unit block) []nn.Spec {
+	blk := func(in, padding int) []nn.Spec {
+		b := unit
+		b.in, b.out, b.padding = in, c, padding
+		return b.specs()
+	}
+	var s []nn.Spec
+	s = append(s, blk(1, 1)...)
+	s = append(s, blk(c, 1)...)
+	s = append(s, nn.MaxPool2d{Kernel: 2})
+	s = append(s, blk(c, 1)...)
+	s = append(s, blk(c, 1)...)
+	s = append(s, nn.MaxPool2d{Kernel: 2})
+	s = append(s, blk(c, 0)...)
+	s = append(s,
+		nn.Conv2d{In: c, Out: 10, Kernel: 3, NoBias: !unit.bias},
+		nn.AdaptiveAvgPool2d{Size: 1},
+		nn.Flatten{},
+		nn.LogSoftmax{Dim: 1},
+	)
+	return s
+}
+
+func init() {
+	Register(Arch{
+		Name:        "step1",
+		Description: "vanilla: six 3×3 convs of width 32 with bias, two max-pools, GAP; no BatchNorm, no Dropout",
+		Params:      40202, // 320 + 4·9,248 + 2,890
+		Recipe:      Recipe{Epochs: 20, BatchSize: 128, LR: 0.01, Momentum: 0.9},
+		layers:      func() []nn.Spec { return layout(32, block{bias: true}) },
+	})
+	Register(Arch{
+		Name:        "step2",
+		Description: "width 14, no biases, BatchNorm and Dropout 0.05 after conv1–conv5",
+		Params:      8582, // (126+28) + 4·(1,764+28) + 1,260
+		Recipe:      Recipe{Epochs: 15, BatchSize: 128, LR: 0.01, Momentum: 0.9},
+		layers: func() []nn.Spec {
+			return layout(14, block{bn: true, bnAffine: true, dropout: 0.05})
+		},
+	})
+	Register(Arch{
+		Name:        "step3",
+		Description: "step2 with BatchNorm without affine parameters; ±7° rotation, StepLR, batch 64",
+		Params:      8442, // step2 − 5·28
+		Recipe: Recipe{Epochs: 15, BatchSize: 64, LR: 0.01, Momentum: 0.9,
+			StepSize: 6, Gamma: 0.1, Rotate: 7},
+		layers: func() []nn.Spec {
+			return layout(14, block{bn: true, dropout: 0.05})
+		},
+	})
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Trains step1 of the study with its recipe into runs/step1, after
+# installing libtorch if it is missing. Extra arguments go to train, e.g.
+#   ./scripts/step1.sh -seed 2 -device cuda
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+setup
+train_step step1 "$@"

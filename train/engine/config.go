@@ -1,0 +1,161 @@
+// Package engine is the training run behind `go run ./train`: it loads the
+// data, builds the model, trains and evaluates epoch by epoch, reports
+// progress, and writes the run folder. The train command only parses flags
+// into a Config and calls Run, so tests drive the same code.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+
+	"github.com/tinydigits/tinydigits/models"
+)
+
+// Config is one training run. DefaultConfig fills it with an arch's recipe
+// and the defaults; change fields to override them.
+type Config struct {
+	Arch   string
+	Device string // cpu, cuda, cuda:N or auto
+
+	// The recipe.
+	Epochs        int
+	BatchSize     int
+	TestBatchSize int
+	LR            float64
+	Momentum      float64
+	StepSize      int // StepLR period in epochs; 0 keeps the lr constant
+	Gamma         float64
+	Rotate        float64 // ± degrees of random rotation; 0 is off
+
+	Seed    uint64
+	Threads int // libtorch intra-op threads
+	Workers int // data pipeline goroutines
+
+	DataDir string // MNIST folder; "" = the bundled files
+	Subset  int    // train on the first Subset images only (0 = all)
+	Out     string // run folder
+
+	LogInterval int // batches between plain progress lines
+	SaveModel   bool
+	DryRun      bool    // one train and one test batch, nothing written
+	Target      float64 // test accuracy (%) to report against
+	Quiet       bool    // no per-batch progress
+
+	// Progress forces the terminal progress bar on (true) or off (false);
+	// nil decides from whether the output is a terminal.
+	Progress *bool
+
+	// Overridden names the recipe fields set by hand (flag names, e.g.
+	// "lr"); the start-up banner marks them.
+	Overridden map[string]bool
+}
+
+// InputError marks a failure caused by the user's input (flags, data files,
+// device): the command reports it in one line and exits with status 2.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+func inputErr(format string, args ...any) error {
+	return &InputError{Err: fmt.Errorf(format, args...)}
+}
+
+// IsInputError reports whether err is (or wraps) an InputError.
+func IsInputError(err error) bool {
+	var ie *InputError
+	return errors.As(err, &ie)
+}
+
+// DefaultConfig is a run of the named arch with its recipe: 1,000 test
+// images a batch, seed 1, all cores, one pipeline goroutine, the bundled
+// MNIST, runs/<arch>, target 99.4%, the model saved.
+func DefaultConfig(arch string) (Config, error) {
+	a, err := models.Lookup(arch)
+	if err != nil {
+		return Config{}, &InputError{Err: err}
+	}
+	r := a.Recipe
+	return Config{
+		Arch:          a.Name,
+		Device:        "auto",
+		Epochs:        r.Epochs,
+		BatchSize:     r.BatchSize,
+		TestBatchSize: 1000,
+		LR:            r.LR,
+		Momentum:      r.Momentum,
+		StepSize:      r.StepSize,
+		Gamma:         r.Gamma,
+		Rotate:        r.Rotate,
+		Seed:          1,
+		Threads:       runtime.NumCPU(),
+		Workers:       1,
+		Out:           filepath.Join("runs", a.Name),
+		LogInterval:   100,
+		SaveModel:     true,
+		Target:        99.4,
+	}, nil
+}
+
+// Validate checks every field and returns the arch; errors are InputErrors
+// naming the flag.
+func (c *Config) Validate() (models.Arch, error) {
+	arch, err := models.Lookup(c.Arch)
+	if err != nil {
+		return models.Arch{}, &InputError{Err: err}
+	}
+	switch {
+	case c.Epochs < 1:
+		return arch, inputErr("-epochs must be at least 1, got %d", c.Epochs)
+	case c.BatchSize < 1:
+		return arch, inputErr("-batch-size must be at least 1, got %d", c.BatchSize)
+	case c.TestBatchSize < 1:
+		return arch, inputErr("-test-batch-size must be at least 1, got %d", c.TestBatchSize)
+	case c.LR <= 0:
+		return arch, inputErr("-lr must be positive, got %g", c.LR)
+	case c.Momentum < 0 || c.Momentum >= 1:
+		return arch, inputErr("-momentum must be in [0, 1), got %g", c.Momentum)
+	case c.StepSize < 0:
+		return arch, inputErr("-step-size must not be negative, got %d", c.StepSize)
+	case c.StepSize > 0 && c.Gamma <= 0:
+		return arch, inputErr("-gamma must be positive, got %g", c.Gamma)
+	case c.Rotate < 0 || c.Rotate > 180:
+		return arch, inputErr("-rotate must be in [0, 180] degrees, got %g", c.Rotate)
+	case c.Threads < 1:
+		return arch, inputErr("-threads must be at least 1, got %d", c.Threads)
+	case c.Workers < 1:
+		return arch, inputErr("-workers must be at least 1, got %d", c.Workers)
+	case c.Subset < 0:
+		return arch, inputErr("-subset must not be negative, got %d", c.Subset)
+	case c.LogInterval < 1:
+		return arch, inputErr("-log-interval must be at least 1, got %d", c.LogInterval)
+	case c.Target <= 0 || c.Target > 100:
+		return arch, inputErr("-target must be a percentage in (0, 100], got %g", c.Target)
+	case c.Out == "" && !c.DryRun:
+		return arch, inputErr("-out must name a folder")
+	}
+	return arch, nil
+}
+
+// recipeLine describes the resolved recipe, marking overridden values.
+func (c *Config) recipeLine() string {
+	mark := func(name string) string {
+		if c.Overridden[name] {
+			return "*"
+		}
+		return ""
+	}
+	sched := "constant lr"
+	if c.StepSize > 0 {
+		sched = fmt.Sprintf("StepLR(step %d%s, gamma %g%s)", c.StepSize, mark("step-size"), c.Gamma, mark("gamma"))
+	}
+	rot := "no augmentation"
+	if c.Rotate > 0 {
+		rot = fmt.Sprintf("rotation ±%g°%s", c.Rotate, mark("rotate"))
+	}
+	return fmt.Sprintf("%d epochs%s, batch %d%s, SGD lr %g%s momentum %g%s, %s, %s, seed %d",
+		c.Epochs, mark("epochs"), c.BatchSize, mark("batch-size"), c.LR, mark("lr"),
+		c.Momentum, mark("momentum"), sched, rot, c.Seed)
+}

@@ -1,0 +1,258 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/tinydigits/tinydigits/data/mnist"
+	"github.com/tinydigits/tinydigits/models"
+	"github.com/tinydigits/tinydigits/torch"
+	"github.com/tinydigits/tinydigits/torch/nn"
+	"github.com/tinydigits/tinydigits/torch/optim"
+	"github.com/tinydigits/tinydigits/transforms"
+)
+
+// EpochMetrics is one row of metrics.csv.
+type EpochMetrics struct {
+	Epoch       int     `json:"epoch"` // 1-based
+	LR          float64 `json:"lr"`
+	TrainLoss   float64 `json:"train_loss"`
+	TrainAcc    float64 `json:"train_acc"` // percent
+	TestLoss    float64 `json:"test_loss"`
+	TestAcc     float64 `json:"test_acc"` // percent
+	TestCorrect int     `json:"test_correct"`
+	TestTotal   int     `json:"test_total"`
+	Seconds     float64 `json:"seconds"`   // training time of the epoch
+	ImgPerSec   float64 `json:"img_per_s"` // training images per second
+}
+
+// Result is what a run measured; summary.json holds it.
+type Result struct {
+	Arch          string         `json:"arch"`
+	Params        int64          `json:"params"`
+	Seed          uint64         `json:"seed"`
+	Device        string         `json:"device"`
+	Threads       int            `json:"threads"`
+	Libtorch      string         `json:"libtorch"`
+	Recipe        string         `json:"recipe"`
+	Target        float64        `json:"target"`
+	BestTestAcc   float64        `json:"best_test_acc"`
+	BestEpoch     int            `json:"best_epoch"`
+	BestTrainAcc  float64        `json:"best_train_acc"`
+	LastTrainAcc  float64        `json:"last_train_acc"`
+	LastTestAccs  []float64      `json:"last3_test_acc"`
+	Consistent    bool           `json:"consistent"` // each of the last 3 epochs ≥ target
+	WallSeconds   float64        `json:"wall_seconds"`
+	Epochs        []EpochMetrics `json:"epochs"`
+	DryRun        bool           `json:"-"`
+	RunFolder     string         `json:"-"`
+	DataDir       string         `json:"data_dir"`
+	TrainImages   int            `json:"train_images"`
+	TestImages    int            `json:"test_images"`
+	FinishedAtUTC string         `json:"finished_at"`
+}
+
+// Run trains cfg's arch and writes the run folder, printing to out. It
+// returns an *InputError for bad configuration, data or device.
+func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
+	start := time.Now()
+	arch, err := cfg.Validate()
+	if err != nil {
+		return nil, err
+	}
+	// libtorch keeps grad mode per OS thread: keep every libtorch call of this
+	// run on one thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	device, err := torch.ParseDevice(cfg.Device)
+	if err != nil {
+		return nil, &InputError{Err: err}
+	}
+	if err := torch.SetNumThreads(cfg.Threads); err != nil {
+		return nil, &InputError{Err: err}
+	}
+	ds, err := mnist.Load(cfg.DataDir)
+	if err != nil {
+		return nil, &InputError{Err: err}
+	}
+	train := ds.Train.Subset(cfg.Subset)
+
+	if err := torch.ManualSeed(cfg.Seed); err != nil {
+		return nil, err
+	}
+	net, err := arch.Build()
+	if err != nil {
+		return nil, err
+	}
+	defer net.Close()
+	if err := net.To(device); err != nil {
+		return nil, err
+	}
+	summary, err := models.Summarize(net, []int64{1, mnist.Rows, mnist.Cols})
+	if err != nil {
+		return nil, err
+	}
+
+	res := &Result{
+		Arch: arch.Name, Params: nn.NumParams(net), Seed: cfg.Seed, Device: device.String(),
+		Threads: torch.NumThreads(), Libtorch: torch.Version(), Recipe: cfg.recipeLine(),
+		Target: cfg.Target, DataDir: ds.Dir, TrainImages: train.Len(), TestImages: ds.Test.Len(),
+		DryRun: cfg.DryRun, RunFolder: cfg.Out,
+	}
+	fmt.Fprintf(out, "tinydigits: %s, %s parameters (%s)\n", arch.Name, models.Thousands(res.Params), arch.Description)
+	fmt.Fprintf(out, "libtorch %s, device %s, %d threads, %d pipeline goroutines\n", res.Libtorch, res.Device, res.Threads, cfg.Workers)
+	check := "checksums not verified (raw files)"
+	if ds.Verified {
+		check = "MD5 verified"
+	}
+	fmt.Fprintf(out, "data: %s (%d train, %d test images; %s)\n", ds.Dir, train.Len(), ds.Test.Len(), check)
+	for _, w := range ds.Warnings {
+		fmt.Fprintf(out, "warning: %s\n", w)
+	}
+	fmt.Fprintf(out, "recipe: %s\n", res.Recipe)
+	if !cfg.Quiet {
+		fmt.Fprint(out, summary.String())
+	}
+
+	var tf transforms.Transform = transforms.MNISTNormalize
+	if cfg.Rotate > 0 {
+		tf = transforms.Compose{transforms.RandomRotation{Degrees: cfg.Rotate}, transforms.MNISTNormalize}
+	}
+	trainLoader, err := transforms.NewLoader(train, transforms.LoaderConfig{
+		BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Transform: tf, Workers: cfg.Workers,
+	})
+	if err != nil {
+		return nil, &InputError{Err: err}
+	}
+	testLoader, err := transforms.NewLoader(ds.Test, transforms.LoaderConfig{
+		BatchSize: cfg.TestBatchSize, Transform: transforms.MNISTNormalize, Workers: cfg.Workers,
+	})
+	if err != nil {
+		return nil, &InputError{Err: err}
+	}
+	opt, err := optim.NewSGD(nn.Parameters(net), optim.SGDConfig{LR: cfg.LR, Momentum: cfg.Momentum})
+	if err != nil {
+		return nil, &InputError{Err: err}
+	}
+	defer opt.Close()
+	var sched optim.Schedule = optim.Constant{}
+	if cfg.StepSize > 0 {
+		sched = optim.StepLR{StepSize: cfg.StepSize, Gamma: cfg.Gamma}
+	}
+
+	if !cfg.DryRun {
+		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+			return nil, &InputError{Err: fmt.Errorf("run folder: %w", err)}
+		}
+	}
+	st := &stepper{net: net, opt: opt, device: device}
+	for epoch := range cfg.Epochs {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		lr := sched.LR(cfg.LR, epoch)
+		opt.SetLR(lr)
+		prog := newProgress(out, cfg, epoch, train.Len(), trainLoader.NumBatches())
+		t0 := time.Now()
+		tr, err := st.trainEpoch(ctx, trainLoader, epoch, cfg.DryRun, prog)
+		prog.finish()
+		if err != nil {
+			return res, err
+		}
+		secs := time.Since(t0).Seconds()
+		ev, err := st.evaluate(testLoader, cfg.DryRun)
+		if err != nil {
+			return res, err
+		}
+		m := EpochMetrics{
+			Epoch: epoch + 1, LR: lr,
+			TrainLoss: tr.loss / float64(tr.seen), TrainAcc: 100 * float64(tr.correct) / float64(tr.seen),
+			TestLoss: ev.loss / float64(ev.seen), TestAcc: 100 * float64(ev.correct) / float64(ev.seen),
+			TestCorrect: ev.correct, TestTotal: ev.seen,
+			Seconds: secs, ImgPerSec: float64(tr.seen) / secs,
+		}
+		res.Epochs = append(res.Epochs, m)
+		fmt.Fprintf(out, "epoch %2d/%d  lr %.4g  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%% (%d/%d)  %.1f s  %.0f img/s\n",
+			m.Epoch, cfg.Epochs, m.LR, m.TrainLoss, m.TrainAcc, m.TestLoss, m.TestAcc, m.TestCorrect, m.TestTotal, m.Seconds, m.ImgPerSec)
+		if cfg.DryRun {
+			fmt.Fprintln(out, "dry run: one training and one test batch ran; nothing written")
+			return res, nil
+		}
+		if err := writeMetrics(filepath.Join(cfg.Out, "metrics.csv"), res.Epochs); err != nil {
+			return res, err
+		}
+	}
+	res.finish(cfg, start)
+	if err := writeJSON(filepath.Join(cfg.Out, "summary.json"), res); err != nil {
+		return res, err
+	}
+	if cfg.SaveModel {
+		if err := nn.Save(net, filepath.Join(cfg.Out, "model.pt")); err != nil {
+			return res, err
+		}
+	}
+	res.report(out, cfg)
+	return res, nil
+}
+
+// finish computes the run's best and last figures.
+func (r *Result) finish(cfg Config, start time.Time) {
+	for _, m := range r.Epochs {
+		if m.TestAcc > r.BestTestAcc {
+			r.BestTestAcc, r.BestEpoch = m.TestAcc, m.Epoch
+		}
+		r.BestTrainAcc = math.Max(r.BestTrainAcc, m.TrainAcc)
+	}
+	last := r.Epochs[max(0, len(r.Epochs)-3):]
+	r.Consistent = len(last) > 0
+	r.LastTestAccs = nil
+	for _, m := range last {
+		r.LastTestAccs = append(r.LastTestAccs, m.TestAcc)
+		r.Consistent = r.Consistent && m.TestAcc >= cfg.Target
+	}
+	r.LastTrainAcc = r.Epochs[len(r.Epochs)-1].TrainAcc
+	r.WallSeconds = time.Since(start).Seconds()
+	r.FinishedAtUTC = time.Now().UTC().Format(time.RFC3339)
+}
+
+// report prints the closing lines.
+func (r *Result) report(out io.Writer, cfg Config) {
+	accs := make([]string, len(r.LastTestAccs))
+	for i, a := range r.LastTestAccs {
+		accs[i] = fmt.Sprintf("%.2f", a)
+	}
+	verdict := "yes"
+	if !r.Consistent {
+		verdict = "no"
+	}
+	fmt.Fprintf(out, "best test accuracy %.2f%% (epoch %d); last %d epochs %s%%; ≥ %.2f%% in each of them: %s\n",
+		r.BestTestAcc, r.BestEpoch, len(accs), strings.Join(accs, ", "), cfg.Target, verdict)
+	fmt.Fprintf(out, "%s parameters, %.1f min wall time; wrote %s\n", models.Thousands(r.Params), r.WallSeconds/60, cfg.Out)
+}
+
+func writeMetrics(path string, rows []EpochMetrics) error {
+	var b strings.Builder
+	b.WriteString("epoch,lr,train_loss,train_acc,test_loss,test_acc,seconds,img_per_s\n")
+	for _, m := range rows {
+		fmt.Fprintf(&b, "%d,%g,%.6f,%.4f,%.6f,%.4f,%.3f,%.1f\n",
+			m.Epoch, m.LR, m.TrainLoss, m.TrainAcc, m.TestLoss, m.TestAcc, m.Seconds, m.ImgPerSec)
+	}
+	return nn.WriteFileAtomic(path, []byte(b.String()))
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return nn.WriteFileAtomic(path, append(data, '\n'))
+}

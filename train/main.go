@@ -1,0 +1,183 @@
+// Command train trains one of the study's networks on MNIST:
+//
+//	go run ./train -arch step3
+//	go run ./train -arch step2 -device cuda
+//
+// Each arch brings its recipe (epochs, batch size, lr, schedule, rotation);
+// flags override it. `-h` lists the flags. Exit status: 0 success, 1 failure
+// while running, 2 bad usage or bad input.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tinydigits/tinydigits/models"
+	"github.com/tinydigits/tinydigits/train/engine"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// flagGroup is a titled group of flags for -h.
+type flagGroup struct {
+	title string
+	set   *pflag.FlagSet
+}
+
+// options is the flag set, in groups for -h.
+type options struct {
+	groups []flagGroup
+	fs     *pflag.FlagSet
+}
+
+// newOptions registers the flags on c, with c's values as their defaults.
+func newOptions(c *engine.Config) *options {
+	o := &options{fs: pflag.NewFlagSet("train", pflag.ContinueOnError)}
+	group := func(title string) *pflag.FlagSet {
+		s := pflag.NewFlagSet(title, pflag.ContinueOnError)
+		s.SortFlags = false
+		o.groups = append(o.groups, flagGroup{title, s})
+		return s
+	}
+	recipe := func(what string, get func(models.Recipe) any) string {
+		var parts []string
+		for _, n := range models.Names() {
+			a, _ := models.Lookup(n)
+			parts = append(parts, fmt.Sprintf("%s %v", n, get(a.Recipe)))
+		}
+		return fmt.Sprintf("%s (default: the arch's recipe: %s)", what, strings.Join(parts, ", "))
+	}
+
+	g := group("Model and device")
+	g.StringVar(&c.Arch, "arch", c.Arch, "architecture: "+strings.Join(models.Names(), ", "))
+	g.StringVar(&c.Device, "device", c.Device, "cpu, cuda, cuda:N, or auto (CUDA when this libtorch has it, else the CPU)")
+	g.IntVar(&c.Threads, "threads", c.Threads, "libtorch threads (default: all cores)")
+
+	g = group("Recipe")
+	g.IntVar(&c.Epochs, "epochs", c.Epochs, recipe("epochs to train", func(r models.Recipe) any { return r.Epochs }))
+	g.IntVar(&c.BatchSize, "batch-size", c.BatchSize, recipe("training batch size", func(r models.Recipe) any { return r.BatchSize }))
+	g.Float64Var(&c.LR, "lr", c.LR, recipe("SGD learning rate", func(r models.Recipe) any { return r.LR }))
+	g.Float64Var(&c.Momentum, "momentum", c.Momentum, recipe("SGD momentum", func(r models.Recipe) any { return r.Momentum }))
+	g.IntVar(&c.StepSize, "step-size", c.StepSize, recipe("StepLR period in epochs, 0 = constant lr", func(r models.Recipe) any { return r.StepSize }))
+	g.Float64Var(&c.Gamma, "gamma", c.Gamma, recipe("StepLR factor", func(r models.Recipe) any { return r.Gamma }))
+	g.Float64Var(&c.Rotate, "rotate", c.Rotate, recipe("random rotation in ± degrees, 0 = off", func(r models.Recipe) any { return r.Rotate }))
+	g.Uint64Var(&c.Seed, "seed", c.Seed, "random seed (initialisation, shuffling, augmentation, dropout)")
+
+	g = group("Data")
+	g.StringVar(&c.DataDir, "data", c.DataDir, "folder with the four MNIST files, flat or in MNIST/raw/ (default: the bundled files, or $TINYDIGITS_DATA)")
+	g.IntVar(&c.TestBatchSize, "test-batch-size", c.TestBatchSize, "evaluation batch size")
+	g.IntVar(&c.Subset, "subset", c.Subset, "train on the first N training images only (0 = all 60,000)")
+	g.IntVar(&c.Workers, "workers", c.Workers, "goroutines preparing each batch")
+
+	g = group("Output")
+	g.StringVar(&c.Out, "out", c.Out, "run folder (default: runs/<arch>)")
+	g.BoolVar(&c.SaveModel, "save-model", c.SaveModel, "write the final state dict to <out>/model.pt (--save-model=false to skip)")
+	g.IntVar(&c.LogInterval, "log-interval", c.LogInterval, "batches between progress lines when the output is not a terminal")
+	g.Float64Var(&c.Target, "target", c.Target, "test accuracy (%) the last 3 epochs are checked against")
+	g.BoolVar(&c.Quiet, "quiet", c.Quiet, "no summary table and no per-batch progress")
+	g.BoolVar(&c.DryRun, "dry-run", c.DryRun, "run one training and one test batch, write nothing")
+
+	for _, gr := range o.groups {
+		o.fs.AddFlagSet(gr.set)
+	}
+	o.fs.SetOutput(io.Discard)
+	return o
+}
+
+// usage prints the grouped flags.
+func (o *options) usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: go run ./train [flags]\n\nTrains a network of the MNIST study. Flags take one dash or two: -arch step2, --arch=step2.\n")
+	for _, gr := range o.groups {
+		fmt.Fprintf(w, "\n%s:\n%s", gr.title, gr.set.FlagUsages())
+	}
+}
+
+// longDashes rewrites "-name" and "-name=value" to "--name..." for every
+// long flag name, so the documented single-dash style works: pflag alone
+// would read "-arch" as the shorthands -a -r -c -h. Negative numbers and
+// everything after "--" are left alone.
+func longDashes(args []string, fs *pflag.FlagSet) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
+			name, _, _ := strings.Cut(a[1:], "=")
+			if len(name) > 1 && (fs.Lookup(name) != nil || isLetter(name[0])) {
+				a = "-" + a
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func isLetter(b byte) bool { return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') }
+
+// helpConfig is what -h shows as defaults: recipe fields are left zero
+// (their text names each arch's value) and the run folder follows the arch.
+func helpConfig() engine.Config {
+	c, _ := engine.DefaultConfig("step3")
+	c.Epochs, c.BatchSize, c.LR, c.Momentum, c.StepSize, c.Gamma, c.Rotate = 0, 0, 0, 0, 0, 0, 0
+	c.Threads, c.Out = 0, ""
+	return c
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	// First pass: find -arch (and catch bad flags), whose recipe sets the
+	// defaults of the second.
+	probe := helpConfig()
+	o := newOptions(&probe)
+	args = longDashes(args, o.fs)
+	if err := o.fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			o.usage(stdout)
+			return 0
+		}
+		fmt.Fprintf(stderr, "train: %v (see -h)\n", err)
+		return 2
+	}
+	if o.fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "train: unexpected argument %q (see -h)\n", o.fs.Arg(0))
+		return 2
+	}
+	cfg, err := engine.DefaultConfig(probe.Arch)
+	if err != nil {
+		fmt.Fprintf(stderr, "train: %v\n", err)
+		return 2
+	}
+	o = newOptions(&cfg)
+	if err := o.fs.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "train: %v (see -h)\n", err)
+		return 2
+	}
+	cfg.Overridden = map[string]bool{}
+	o.fs.Visit(func(f *pflag.Flag) { cfg.Overridden[f.Name] = true })
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if _, err := engine.Run(ctx, cfg, stdout); err != nil {
+		fmt.Fprintf(stderr, "train: %v\n", oneLine(err))
+		if engine.IsInputError(err) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// oneLine keeps an error message on one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+}
