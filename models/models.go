@@ -20,8 +20,9 @@
 //	GAP, log-softmax 10
 //
 // step1 has C = 32 with biases and nothing else; step2 has C = 14, no biases,
-// BatchNorm and Dropout after conv1–conv5; step3 is step2 with BatchNorm
-// without learnable affine parameters.
+// BatchNorm and Dropout after conv1–conv5. step3 is step2 with conv5 widened
+// to 16 channels and a 1×1 convolution (with BatchNorm and ReLU) squeezing
+// them to 8 before conv6: 8×5×5 → 10×3×3.
 package models
 
 import (
@@ -130,30 +131,58 @@ func (b block) specs() []nn.Spec {
 	return s
 }
 
-// layout is ARCHS.md's L2: five blocks of width c with pools after the
-// second and the fourth, then conv6 c→10 without padding, GAP and
-// log-softmax.
-func layout(c int, unit block) []nn.Spec {
-	blk := func(in, padding int) []nn.Spec {
+// trunk is ARCHS.md's layout L2 up to the second pool: four blocks of
+// width c with padding 1 and max-pools after the second and the fourth
+// (28×28 → 14×14 → 7×7).
+func trunk(c int, unit block) []nn.Spec {
+	blk := func(in int) []nn.Spec {
 		b := unit
-		b.in, b.out, b.padding = in, c, padding
+		b.in, b.out, b.padding = in, c, 1
 		return b.specs()
 	}
 	var s []nn.Spec
-	s = append(s, blk(1, 1)...)
-	s = append(s, blk(c, 1)...)
+	s = append(s, blk(1)...)
+	s = append(s, blk(c)...)
 	s = append(s, nn.MaxPool2d{Kernel: 2})
-	s = append(s, blk(c, 1)...)
-	s = append(s, blk(c, 1)...)
+	s = append(s, blk(c)...)
+	s = append(s, blk(c)...)
 	s = append(s, nn.MaxPool2d{Kernel: 2})
-	s = append(s, blk(c, 0)...)
-	s = append(s,
-		nn.Conv2d{In: c, Out: 10, Kernel: 3, NoBias: !unit.bias},
+	return s
+}
+
+// gapHead is conv6 (3×3, no padding, 7→... ×3×3) to 10 channels, global
+// average pooling and log-softmax.
+func gapHead(in int, bias bool) []nn.Spec {
+	return []nn.Spec{
+		nn.Conv2d{In: in, Out: 10, Kernel: 3, NoBias: !bias},
 		nn.AdaptiveAvgPool2d{Size: 1},
 		nn.Flatten{},
 		nn.LogSoftmax{Dim: 1},
+	}
+}
+
+// layout is the whole of L2 at width c: the trunk, conv5 (3×3, no padding,
+// 7×7 → 5×5) as one more block, then the head.
+func layout(c int, unit block) []nn.Spec {
+	conv5 := unit
+	conv5.in, conv5.out = c, c
+	s := append(trunk(c, unit), conv5.specs()...)
+	return append(s, gapHead(c, unit.bias)...)
+}
+
+// squeezed is step3's layout: L2's trunk at width 14, conv5 widened to 16,
+// a 1×1 squeeze to 8 channels (BatchNorm, ReLU), then the head from 8
+// channels. ARCHS.md's edit (c) of step2: 140 parameters fewer.
+func squeezed(unit block) []nn.Spec {
+	conv5 := unit
+	conv5.in, conv5.out = 14, 16
+	s := append(trunk(14, unit), conv5.specs()...)
+	s = append(s,
+		nn.Conv2d{In: 16, Out: 8, Kernel: 1, NoBias: true},
+		nn.BatchNorm2d{Features: 8},
+		nn.ReLU{},
 	)
-	return s
+	return append(s, gapHead(8, false)...)
 }
 
 func init() {
@@ -175,12 +204,12 @@ func init() {
 	})
 	Register(Arch{
 		Name:        "step3",
-		Description: "step2 with BatchNorm without affine parameters; ±7° rotation, StepLR, batch 64",
-		Params:      8442, // step2 − 5·28
-		Recipe: Recipe{Epochs: 15, BatchSize: 64, LR: 0.01, Momentum: 0.9,
+		Description: "step2 with conv5 widened to 16 and a 1×1 squeeze to 8 before conv6; ±7° rotation, StepLR, batch 64",
+		Params:      8442, // step2 − 140: conv5 +252+4, squeeze +128+16, conv6 −540
+		Recipe: Recipe{Epochs: 15, BatchSize: 64, LR: 0.1, Momentum: 0.9,
 			StepSize: 6, Gamma: 0.1, Rotate: 7},
 		layers: func() []nn.Spec {
-			return layout(14, block{bn: true, dropout: 0.05})
+			return squeezed(block{bn: true, bnAffine: true, dropout: 0.05})
 		},
 	})
 }
