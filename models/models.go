@@ -20,9 +20,9 @@
 //	GAP, log-softmax 10
 //
 // step1 has C = 32 with biases and nothing else; step2 has C = 14, no biases,
-// BatchNorm and Dropout after conv1–conv5. step3 is step2 with conv5 widened
-// to 16 channels and a 1×1 convolution (with BatchNorm and ReLU) squeezing
-// them to 8 before conv6: 8×5×5 → 10×3×3.
+// BatchNorm and Dropout after conv1–conv5. step3 is step2 with a different
+// head: conv5 narrows to 10 channels, conv6 widens to 16 (with BatchNorm and
+// ReLU), then GAP and a 1×1 convolution to the 10 classes.
 package models
 
 import (
@@ -170,19 +170,24 @@ func layout(c int, unit block) []nn.Spec {
 	return append(s, gapHead(c, unit.bias)...)
 }
 
-// squeezed is step3's layout: L2's trunk at width 14, conv5 widened to 16,
-// a 1×1 squeeze to 8 channels (BatchNorm, ReLU), then the head from 8
-// channels. ARCHS.md's edit (c) of step2: 140 parameters fewer.
-func squeezed(unit block) []nn.Spec {
-	conv5 := unit
-	conv5.in, conv5.out = 14, 16
+// gapFirst is step3's layout: L2's trunk at width 14, then conv5 (14→10)
+// and conv6 (10→16) as blocks (conv6 with BatchNorm and ReLU but no
+// Dropout), global average pooling, and a 1×1 convolution from 16 channels
+// to the 10 classes. ARCHS.md's edit (b) of
+// step2: 140 parameters fewer.
+func gapFirst(unit block) []nn.Spec {
+	conv5, conv6 := unit, unit
+	conv5.in, conv5.out = 14, 10
+	conv6.in, conv6.out = 10, 16
+	conv6.dropout = 0 // as in step2, Dropout follows conv1–conv5 only
 	s := append(trunk(14, unit), conv5.specs()...)
-	s = append(s,
-		nn.Conv2d{In: 16, Out: 8, Kernel: 1, NoBias: true},
-		nn.BatchNorm2d{Features: 8},
-		nn.ReLU{},
+	s = append(s, conv6.specs()...)
+	return append(s,
+		nn.AdaptiveAvgPool2d{Size: 1},
+		nn.Conv2d{In: 16, Out: 10, Kernel: 1, NoBias: true},
+		nn.Flatten{},
+		nn.LogSoftmax{Dim: 1},
 	)
-	return append(s, gapHead(8, false)...)
 }
 
 func init() {
@@ -204,12 +209,12 @@ func init() {
 	})
 	Register(Arch{
 		Name:        "step3",
-		Description: "step2 with conv5 widened to 16 and a 1×1 squeeze to 8 before conv6; ±7° rotation, StepLR, batch 64",
-		Params:      8442, // step2 − 140: conv5 +252+4, squeeze +128+16, conv6 −540
+		Description: "step2 with a GAP-then-1×1 head (conv5 14→10, conv6 10→16, GAP, 1×1 16→10); ±7° rotation, StepLR, batch 64",
+		Params:      8442, // step2 − 140: conv5 −504−8, conv6 +180+32, 1×1 +160
 		Recipe: Recipe{Epochs: 15, BatchSize: 64, LR: 0.1, Momentum: 0.9,
 			StepSize: 6, Gamma: 0.1, Rotate: 7},
 		layers: func() []nn.Spec {
-			return squeezed(block{bn: true, bnAffine: true, dropout: 0.05})
+			return gapFirst(block{bn: true, bnAffine: true, dropout: 0.05})
 		},
 	})
 }

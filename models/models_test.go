@@ -113,7 +113,7 @@ func TestLayerChoices(t *testing.T) {
 	}{
 		{"step1", 6, 6, 0, 0, 0, 2},
 		{"step2", 6, 0, 5, 5, 1, 2},
-		{"step3", 7, 0, 6, 6, 1, 2}, // conv5 widened, a 1×1 squeeze with BatchNorm
+		{"step3", 7, 0, 6, 6, 1, 2}, // conv6 as a block, a 1×1 conv after GAP
 	} {
 		a, _ := Lookup(tc.name)
 		convs, biased, bns, affine, dropouts, pools := count(a.Layers())
