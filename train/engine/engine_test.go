@@ -139,13 +139,15 @@ func TestDryRunWritesNothing(t *testing.T) {
 	}
 }
 
-// One epoch of step3 on all of MNIST reaches 98% test accuracy.
+// One epoch of step3's recipe on all of MNIST reaches 98% test accuracy
+// (98.09% with seed 1 and 2 threads on the 2-core machine the README names).
 func TestStep3OneEpoch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a full epoch (about half a minute)")
 	}
 	c := config(t, "step3")
 	c.Epochs = 1
+	c.Threads = 2 // the thread count the figure above was measured with
 	res, err := Run(context.Background(), c, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
