@@ -109,7 +109,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		DryRun: cfg.DryRun, RunFolder: cfg.Out,
 	}
 	fmt.Fprintf(out, "tinydigits: %s, %s parameters (%s)\n", arch.Name, models.Thousands(res.Params), arch.Description)
-	fmt.Fprintf(out, "libtorch %s, device %s, %d threads, %d pipeline goroutines\n", res.Libtorch, res.Device, res.Threads, cfg.Workers)
+	fmt.Fprintf(out, "libtorch %s, device %s, %s, %s\n", res.Libtorch, res.Device,
+		plural(res.Threads, "thread"), plural(cfg.Workers, "pipeline goroutine"))
 	check := "checksums not verified (raw files)"
 	if ds.Verified {
 		check = "MD5 verified"
@@ -234,9 +235,27 @@ func (r *Result) report(out io.Writer, cfg Config) {
 	if !r.Consistent {
 		verdict = "no"
 	}
-	fmt.Fprintf(out, "best test accuracy %.2f%% (epoch %d); last %d epochs %s%%; ≥ %.2f%% in each of them: %s\n",
-		r.BestTestAcc, r.BestEpoch, len(accs), strings.Join(accs, ", "), cfg.Target, verdict)
-	fmt.Fprintf(out, "%s parameters, %.1f min wall time; wrote %s\n", models.Thousands(r.Params), r.WallSeconds/60, cfg.Out)
+	last := fmt.Sprintf("last %d epochs %s%%; ≥ %.2f%% in each of them", len(accs), strings.Join(accs, ", "), cfg.Target)
+	if len(accs) == 1 {
+		last = fmt.Sprintf("last epoch %s%%; ≥ %.2f%%", accs[0], cfg.Target)
+	}
+	fmt.Fprintf(out, "best test accuracy %.2f%% (epoch %d); %s: %s\n", r.BestTestAcc, r.BestEpoch, last, verdict)
+	fmt.Fprintf(out, "%s parameters, %s wall time; wrote %s\n", models.Thousands(r.Params), duration(r.WallSeconds), cfg.Out)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// duration writes seconds as "42 s" or "5.1 min".
+func duration(secs float64) string {
+	if secs < 60 {
+		return fmt.Sprintf("%.0f s", secs)
+	}
+	return fmt.Sprintf("%.1f min", secs/60)
 }
 
 func writeMetrics(path string, rows []EpochMetrics) error {
