@@ -5,17 +5,27 @@ package torch
 import "C"
 
 import (
+	"bytes"
 	"fmt"
 	"runtime"
 	"strings"
 	"unsafe"
 )
 
+// Text is a string entry of a saved dict.
+type Text struct {
+	Name, Value string
+}
+
 // SaveTensors pickles named tensors into bytes in PyTorch's torch.save format
 // (a zip archive holding a pickled dict), so Python's torch.load reads them as
 // a dict of name to tensor. Tensors are saved detached and from the CPU.
-func SaveTensors(items []Named) ([]byte, error) {
-	var names strings.Builder
+func SaveTensors(items []Named) ([]byte, error) { return SaveDict(items, nil) }
+
+// SaveDict is SaveTensors with string entries after the tensors; Python's
+// torch.load reads them as str values of the same dict.
+func SaveDict(items []Named, texts []Text) ([]byte, error) {
+	var tnames, snames, svalues strings.Builder
 	hs := make([]C.tt_tensor, len(items)+1) // +1: never empty, so &hs[0] is valid
 	for i, it := range items {
 		if strings.IndexByte(it.Name, 0) >= 0 {
@@ -26,14 +36,25 @@ func SaveTensors(items []Named) ([]byte, error) {
 			return nil, fmt.Errorf("torch: save: %s: %w", it.Name, err)
 		}
 		hs[i] = h
-		names.WriteString(it.Name)
-		names.WriteByte(0)
+		tnames.WriteString(it.Name)
+		tnames.WriteByte(0)
 	}
-	cnames := C.CString(names.String())
-	defer C.free(unsafe.Pointer(cnames))
+	for _, t := range texts {
+		if strings.IndexByte(t.Name, 0) >= 0 || strings.IndexByte(t.Value, 0) >= 0 {
+			return nil, fmt.Errorf("torch: save: entry %q holds a NUL byte", t.Name)
+		}
+		snames.WriteString(t.Name)
+		snames.WriteByte(0)
+		svalues.WriteString(t.Value)
+		svalues.WriteByte(0)
+	}
+	ctn, csn, csv := C.CString(tnames.String()), C.CString(snames.String()), C.CString(svalues.String())
+	defer C.free(unsafe.Pointer(ctn))
+	defer C.free(unsafe.Pointer(csn))
+	defer C.free(unsafe.Pointer(csv))
 	var data *C.char
 	var n C.int64_t
-	err := check("save", C.tt_save_tensors(cnames, &hs[0], C.int64_t(len(items)), &data, &n))
+	err := check("save", C.tt_save_dict(ctn, &hs[0], C.int64_t(len(items)), csn, csv, C.int64_t(len(texts)), &data, &n))
 	runtime.KeepAlive(items)
 	if err != nil {
 		return nil, err
@@ -46,16 +67,64 @@ func SaveTensors(items []Named) ([]byte, error) {
 // torch.save(dict of name to tensor). The tensors are on the CPU, in the
 // file's order; the caller closes them.
 func LoadTensors(data []byte) ([]Named, error) {
-	if len(data) == 0 {
-		return nil, fmt.Errorf("torch: load: empty data")
-	}
-	var names *C.char
-	var tensors *C.tt_tensor
-	var n C.int64_t
-	err := check("load", C.tt_load_tensors((*C.char)(unsafe.Pointer(&data[0])), C.int64_t(len(data)), &names, &tensors, &n))
-	runtime.KeepAlive(data)
+	items, texts, err := LoadDict(data)
 	if err != nil {
 		return nil, err
 	}
-	return importNamed(names, tensors, n), nil
+	if len(texts) > 0 {
+		for _, it := range items {
+			it.Tensor.Close()
+		}
+		return nil, fmt.Errorf("torch: load: entry %q is a string, not a tensor (is this a checkpoint rather than a state dict?)", texts[0].Name)
+	}
+	return items, nil
+}
+
+// LoadDict reads a dict of tensors and strings, as SaveDict writes it.
+func LoadDict(data []byte) ([]Named, []Text, error) {
+	if len(data) == 0 {
+		return nil, nil, fmt.Errorf("torch: load: empty data")
+	}
+	var tnames, snames, svalues *C.char
+	var tensors *C.tt_tensor
+	var n, m C.int64_t
+	err := check("load", C.tt_load_dict((*C.char)(unsafe.Pointer(&data[0])), C.int64_t(len(data)),
+		&tnames, &tensors, &n, &snames, &svalues, &m))
+	runtime.KeepAlive(data)
+	if err != nil {
+		return nil, nil, explainLoadError(data, err)
+	}
+	items := importNamed(tnames, tensors, n)
+	keys := splitStrings(snames, int(m))
+	values := splitStrings(svalues, int(m))
+	C.free(unsafe.Pointer(snames))
+	C.free(unsafe.Pointer(svalues))
+	texts := make([]Text, len(keys))
+	for i := range keys {
+		texts[i] = Text{Name: keys[i], Value: values[i]}
+	}
+	return items, texts, nil
+}
+
+// splitStrings reads n NUL-terminated strings laid end to end.
+func splitStrings(p *C.char, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = C.GoString(p)
+		p = (*C.char)(unsafe.Add(unsafe.Pointer(p), len(out[i])+1))
+	}
+	return out
+}
+
+// explainLoadError says what to do about the files PyTorch users most often
+// hand over: libtorch 1.13 cannot unpickle the OrderedDict that
+// model.state_dict() returns, nor a whole pickled module.
+func explainLoadError(data []byte, err error) error {
+	switch {
+	case bytes.Contains(data, []byte("collections\nOrderedDict")):
+		return fmt.Errorf("torch: load: the file holds an OrderedDict, which libtorch cannot read; save a plain dict in Python: torch.save(dict(model.state_dict()), path)")
+	case bytes.Contains(data, []byte("torch.nn.modules")):
+		return fmt.Errorf("torch: load: the file holds a whole pickled PyTorch module; save its state dict instead: torch.save(dict(model.state_dict()), path)")
+	}
+	return err
 }

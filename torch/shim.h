@@ -131,12 +131,24 @@ tt_error tt_sgd_step(tt_tensor *params, tt_tensor *bufs, int64_t n, double lr,
 tt_error tt_zero_grad(tt_tensor *params, int64_t n);
 
 /* ---- serialization (PyTorch's torch.save format) ---- */
-/* Pickles a dict name -> tensor into a malloc'd buffer (*data, *len). */
-tt_error tt_save_tensors(const char *names, tt_tensor *tensors, int64_t n,
-                         char **data, int64_t *len);
-/* Unpickles a dict name -> tensor; outputs as tt_module_named. */
-tt_error tt_load_tensors(const char *data, int64_t len, char **names,
-                         tt_tensor **tensors, int64_t *n);
+/* Pickles a dict into a malloc'd buffer (*data, *len): n tensor entries
+ * (tnames, NUL-separated, and tensors), then m string entries (snames and
+ * svalues, both NUL-separated). */
+tt_error tt_save_dict(const char *tnames, tt_tensor *tensors, int64_t n,
+                      const char *snames, const char *svalues, int64_t m,
+                      char **data, int64_t *len);
+/* Unpickles a dict whose values are tensors or strings. Tensor entries come
+ * out as tt_module_named's; string entries as two malloc'd NUL-separated
+ * blocks (*snames, *svalues) of *m strings. */
+tt_error tt_load_dict(const char *data, int64_t len, char **tnames,
+                      tt_tensor **tensors, int64_t *n, char **snames,
+                      char **svalues, int64_t *m);
+
+/* ---- random number generator state ---- */
+/* The state of libtorch's default CPU generator (dropout, initialisation) as
+ * a uint8 tensor, and its restoration. */
+tt_error tt_cpu_rng_state(tt_tensor *out);
+tt_error tt_set_cpu_rng_state(tt_tensor state);
 
 #ifdef __cplusplus
 }

@@ -89,3 +89,25 @@ func NoGrad(f func() error) error {
 	defer C.tt_set_grad_enabled(prev)
 	return f()
 }
+
+// CPURNGState returns the state of libtorch's default CPU generator (which
+// draws dropout masks and initial weights) as a uint8 tensor, to restore
+// with SetCPURNGState.
+func CPURNGState() (*Tensor, error) {
+	var out C.tt_tensor
+	if err := check("cpu rng state", C.tt_cpu_rng_state(&out)); err != nil {
+		return nil, err
+	}
+	return newTensor(out), nil
+}
+
+// SetCPURNGState restores a state from CPURNGState.
+func SetCPURNGState(state *Tensor) error {
+	h, err := state.handle()
+	if err != nil {
+		return err
+	}
+	err = check("set cpu rng state", C.tt_set_cpu_rng_state(h))
+	runtime.KeepAlive(state)
+	return err
+}

@@ -403,3 +403,34 @@ func TestLoadPythonFile(t *testing.T) {
 		t.Errorf("mask = %v", v)
 	}
 }
+
+func TestSaveLoadDictWithStrings(t *testing.T) {
+	w := keep(t)(torch.FromSlice([]float32{1, 2}, 2))
+	data, err := torch.SaveDict([]torch.Named{{Name: "w", Tensor: w}}, []torch.Text{{Name: "meta", Value: `{"epoch": 3}`}, {Name: "empty", Value: ""}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, texts, err := torch.LoadDict(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer items[0].Tensor.Close()
+	if len(items) != 1 || items[0].Name != "w" || len(texts) != 2 || texts[0] != (torch.Text{Name: "meta", Value: `{"epoch": 3}`}) || texts[1].Value != "" {
+		t.Errorf("loaded %v %v", items, texts)
+	}
+	// LoadTensors wants tensors only.
+	if _, err := torch.LoadTensors(data); err == nil || !strings.Contains(err.Error(), `"meta" is a string`) {
+		t.Errorf("LoadTensors of a dict with strings: %v", err)
+	}
+}
+
+func TestLoadOrderedDictExplains(t *testing.T) {
+	data, err := os.ReadFile("testdata/python_ordereddict.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = torch.LoadTensors(data)
+	if err == nil || !strings.Contains(err.Error(), "torch.save(dict(model.state_dict()), path)") {
+		t.Errorf("OrderedDict: %v", err)
+	}
+}

@@ -40,8 +40,9 @@ type options struct {
 	fs     *pflag.FlagSet
 }
 
-// newOptions registers the flags on c, with c's values as their defaults.
-func newOptions(c *engine.Config) *options {
+// newOptions registers the flags on c and evalPath, with their values as
+// the defaults.
+func newOptions(c *engine.Config, evalPath *string) *options {
 	o := &options{fs: pflag.NewFlagSet("train", pflag.ContinueOnError)}
 	group := func(title string) *pflag.FlagSet {
 		s := pflag.NewFlagSet(title, pflag.ContinueOnError)
@@ -86,6 +87,11 @@ func newOptions(c *engine.Config) *options {
 	g.Float64Var(&c.Target, "target", c.Target, "test accuracy (%) the last 3 epochs are checked against")
 	g.BoolVar(&c.Quiet, "quiet", c.Quiet, "no summary table and no per-batch progress")
 	g.BoolVar(&c.DryRun, "dry-run", c.DryRun, "run one training and one test batch, write nothing")
+	g.BoolVar(&c.Overwrite, "overwrite", c.Overwrite, "replace an earlier run in the run folder instead of refusing")
+
+	g = group("Resume and evaluate")
+	g.StringVar(&c.Resume, "resume", c.Resume, "continue the run in this folder from its last finished epoch (-epochs N extends it)")
+	g.StringVar(evalPath, "eval", *evalPath, "evaluate a saved model.pt (or checkpoint.pt) on the test set instead of training")
 
 	for _, gr := range o.groups {
 		o.fs.AddFlagSet(gr.set)
@@ -138,7 +144,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// First pass: find -arch (and catch bad flags), whose recipe sets the
 	// defaults of the second.
 	probe := helpConfig()
-	o := newOptions(&probe)
+	var evalPath string
+	o := newOptions(&probe, &evalPath)
 	args = longDashes(args, o.fs)
 	if err := o.fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -157,7 +164,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "train: %v\n", err)
 		return 2
 	}
-	o = newOptions(&cfg)
+	o = newOptions(&cfg, &evalPath)
 	if err := o.fs.Parse(args); err != nil {
 		fmt.Fprintf(stderr, "train: %v (see -h)\n", err)
 		return 2
@@ -165,11 +172,38 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfg.Overridden = map[string]bool{}
 	o.fs.Visit(func(f *pflag.Flag) { cfg.Overridden[f.Name] = true })
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if _, err := engine.Run(ctx, cfg, stdout); err != nil {
-		fmt.Fprintf(stderr, "train: %v\n", oneLine(err))
-		if engine.IsInputError(err) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	go func() {
+		// The first signal stops at the next batch boundary; a second one
+		// quits at once.
+		if _, ok := <-signals; !ok {
+			return
+		}
+		fmt.Fprintln(stderr, "\ntrain: stopping after this batch (Ctrl-C again to quit at once)")
+		cancel()
+		if _, ok := <-signals; ok {
+			fmt.Fprintln(stderr, "train: quit")
+			os.Exit(130)
+		}
+	}()
+
+	var err2 error
+	if evalPath != "" {
+		err2 = engine.Evaluate(ctx, evalPath, cfg, stdout)
+	} else {
+		_, err2 = engine.Run(ctx, cfg, stdout)
+	}
+	if err2 != nil {
+		fmt.Fprintf(stderr, "train: %v\n", oneLine(err2))
+		var intr *engine.Interrupted
+		switch {
+		case errors.As(err2, &intr):
+			return 130
+		case engine.IsInputError(err2):
 			return 2
 		}
 		return 1

@@ -14,7 +14,7 @@ import (
 
 func TestLongDashes(t *testing.T) {
 	c := helpConfig()
-	fs := newOptions(&c).fs
+	fs := newOptions(&c, new(string)).fs
 	got := longDashes([]string{"-arch", "step2", "-lr=0.05", "--epochs", "3", "-h", "-gamma", "-0.5", "--", "-arch"}, fs)
 	// Long names gain a dash; -h, negative numbers and what follows "--" stay.
 	want := []string{"--arch", "step2", "--lr=0.05", "--epochs", "3", "-h", "--gamma", "-0.5", "--", "-arch"}

@@ -327,3 +327,26 @@ func TestSpecStrings(t *testing.T) {
 		}
 	}
 }
+
+// Restoring libtorch's CPU generator state repeats the same dropout masks.
+func TestRNGStateRepeatsDropout(t *testing.T) {
+	ones := make([]float32, 1000)
+	for i := range ones {
+		ones[i] = 1
+	}
+	x := keep(t)(torch.FromSlice(ones, 1000))
+	d := layer(t, nn.Dropout{P: 0.5})
+	d.Train(true)
+	state := keep(t)(torch.CPURNGState())
+	a := floats(t, keep(t)(d.Forward(x)))
+	b := floats(t, keep(t)(d.Forward(x)))
+	if slices.Equal(a, b) {
+		t.Fatal("two dropout passes drew the same mask")
+	}
+	if err := torch.SetCPURNGState(state); err != nil {
+		t.Fatal(err)
+	}
+	if c := floats(t, keep(t)(d.Forward(x))); !slices.Equal(a, c) {
+		t.Error("the restored state drew another mask")
+	}
+}

@@ -22,13 +22,15 @@ func DecodeStateDict(m Module, data []byte) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, n := range file {
-			n.Tensor.Close()
-		}
-	}()
-	byName := make(map[string]*torch.Tensor, len(file))
-	for _, n := range file {
+	defer closeAll(file)
+	return LoadStateDict(m, file)
+}
+
+// LoadStateDict copies entries into m's parameters and buffers, matching
+// names; like DecodeStateDict it checks every entry first.
+func LoadStateDict(m Module, entries []torch.Named) error {
+	byName := make(map[string]*torch.Tensor, len(entries))
+	for _, n := range entries {
 		byName[n.Name] = n.Tensor
 	}
 	want := m.StateDict()
@@ -43,7 +45,7 @@ func DecodeStateDict(m Module, data []byte) error {
 			return fmt.Errorf("state dict: entry %q has shape %v, the model expects %v", w.Name, got, exp)
 		}
 	}
-	for _, n := range file {
+	for _, n := range entries {
 		if !known[n.Name] {
 			return fmt.Errorf("state dict: unexpected entry %q (not in this model)", n.Name)
 		}
@@ -54,6 +56,12 @@ func DecodeStateDict(m Module, data []byte) error {
 		}
 	}
 	return nil
+}
+
+func closeAll(items []torch.Named) {
+	for _, n := range items {
+		n.Tensor.Close()
+	}
 }
 
 // Save writes m's state dict to path in PyTorch's format. The file is written

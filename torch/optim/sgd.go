@@ -69,8 +69,19 @@ func (o *SGD) SetLR(lr float64) { o.cfg.LR = lr }
 func (o *SGD) Config() SGDConfig { return o.cfg }
 
 // MomentumBuffers returns the momentum buffer of each parameter (nil before
-// its first step). They belong to the optimizer.
+// its first step). They belong to the optimizer; do not close them.
 func (o *SGD) MomentumBuffers() []*torch.Tensor { return o.bufs }
+
+// SetMomentumBuffer gives parameter i the momentum buffer t (restoring a
+// checkpoint); the optimizer takes ownership and frees the one it had.
+func (o *SGD) SetMomentumBuffer(i int, t *torch.Tensor) error {
+	if i < 0 || i >= len(o.bufs) {
+		return fmt.Errorf("sgd: momentum buffer %d of %d", i, len(o.bufs))
+	}
+	o.bufs[i].Close()
+	o.bufs[i] = t
+	return nil
+}
 
 // Close frees the momentum buffers.
 func (o *SGD) Close() {

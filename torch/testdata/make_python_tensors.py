@@ -10,3 +10,8 @@ torch.save(
     },
     "python_tensors.pt",
 )
+
+# What model.state_dict() returns is an OrderedDict, which libtorch 1.13's
+# unpickler cannot read (TestLoadOrderedDictExplains).
+torch.manual_seed(0)
+torch.save(torch.nn.Linear(2, 1).state_dict(), "python_ordereddict.pt")

@@ -47,9 +47,19 @@ type Config struct {
 	// nil decides from whether the output is a terminal.
 	Progress *bool
 
-	// Overridden names the recipe fields set by hand (flag names, e.g.
-	// "lr"); the start-up banner marks them.
+	// Resume continues the run in this folder (or checkpoint file) from its
+	// last finished epoch, with the recipe it started with.
+	Resume string
+	// Overwrite replaces an earlier run in Out instead of refusing.
+	Overwrite bool
+
+	// Overridden names the fields set by hand (flag names, e.g. "lr"); the
+	// start-up banner marks recipe values that differ from the arch's, and a
+	// resumed run refuses recipe changes.
 	Overridden map[string]bool
+
+	// afterBatch, when set (by tests), runs after every training step.
+	afterBatch func(epoch, batch int, s *stepper)
 }
 
 // InputError marks a failure caused by the user's input (flags, data files,

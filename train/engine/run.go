@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -52,21 +53,58 @@ type Result struct {
 	Consistent    bool           `json:"consistent"` // each of the last 3 epochs ≥ target
 	WallSeconds   float64        `json:"wall_seconds"`
 	Epochs        []EpochMetrics `json:"epochs"`
-	DryRun        bool           `json:"-"`
-	RunFolder     string         `json:"-"`
+	Confusion     [][]int        `json:"confusion"` // [true][predicted], last epoch
+	ClassAcc      []float64      `json:"class_acc"` // percent per digit, last epoch
 	DataDir       string         `json:"data_dir"`
 	TrainImages   int            `json:"train_images"`
 	TestImages    int            `json:"test_images"`
+	ResumedAt     []int          `json:"resumed_after_epochs,omitempty"`
 	FinishedAtUTC string         `json:"finished_at"`
 }
 
-// Run trains cfg's arch and writes the run folder, printing to out. It
-// returns an *InputError for bad configuration, data or device.
+// Interrupted is returned when a signal (a cancelled context) stopped the
+// run at a batch boundary. The run folder holds everything up to Epoch.
+type Interrupted struct {
+	Epoch      int // epochs finished and saved
+	Folder     string
+	Checkpoint bool // checkpoint.pt holds epoch Epoch
+}
+
+func (e *Interrupted) Error() string {
+	if !e.Checkpoint {
+		return fmt.Sprintf("interrupted during epoch %d, before any epoch finished: nothing to resume from", e.Epoch+1)
+	}
+	return fmt.Sprintf("interrupted during epoch %d; epochs 1–%d are saved in %s; resume with: go run ./train -resume %s",
+		e.Epoch+1, e.Epoch, e.Folder, e.Folder)
+}
+
+// Run trains cfg's arch (or resumes cfg.Resume) and writes the run folder,
+// printing to out. Bad configuration, data, device or checkpoint is an
+// *InputError; a signal is an *Interrupted.
 func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	start := time.Now()
+	var ck *checkpoint
+	if cfg.Resume != "" {
+		dir, file, err := checkpointPath(cfg.Resume)
+		if err != nil {
+			return nil, err
+		}
+		if ck, err = readCheckpoint(file); err != nil {
+			return nil, err
+		}
+		defer ck.close()
+		if cfg, err = resumeConfig(cfg, ck, dir); err != nil {
+			return nil, err
+		}
+	}
 	arch, err := cfg.Validate()
 	if err != nil {
 		return nil, err
+	}
+	if ck == nil && !cfg.DryRun {
+		if err := prepareFolder(cfg); err != nil {
+			return nil, err
+		}
 	}
 	// libtorch keeps grad mode per OS thread: keep every libtorch call of this
 	// run on one thread.
@@ -101,13 +139,28 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-
+	opt, err := optim.NewSGD(nn.Parameters(net), optim.SGDConfig{LR: cfg.LR, Momentum: cfg.Momentum})
+	if err != nil {
+		return nil, &InputError{Err: err}
+	}
+	defer opt.Close()
 	res := &Result{
 		Arch: arch.Name, Params: nn.NumParams(net), Seed: cfg.Seed, Device: device.String(),
 		Threads: torch.NumThreads(), Libtorch: torch.Version(), Recipe: cfg.recipeLine(),
 		Target: cfg.Target, DataDir: ds.Dir, TrainImages: train.Len(), TestImages: ds.Test.Len(),
-		DryRun: cfg.DryRun, RunFolder: cfg.Out,
 	}
+	first := 0
+	var earlier float64 // wall time of the runs this one resumes
+	if ck != nil {
+		if err := ck.restore(net, opt); err != nil {
+			return nil, err
+		}
+		first = ck.meta.Epoch
+		res.Epochs = append(res.Epochs, ck.meta.Metrics...)
+		earlier = ck.meta.WallSeconds
+		res.ResumedAt = []int{first}
+	}
+
 	fmt.Fprintf(out, "tinydigits: %s, %s parameters (%s)\n", arch.Name, models.Thousands(res.Params), arch.Description)
 	fmt.Fprintf(out, "libtorch %s, device %s, %s, %s\n", res.Libtorch, res.Device,
 		plural(res.Threads, "thread"), plural(cfg.Workers, "pipeline goroutine"))
@@ -120,6 +173,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		fmt.Fprintf(out, "warning: %s\n", w)
 	}
 	fmt.Fprintf(out, "recipe: %s\n", res.Recipe)
+	if ck != nil {
+		fmt.Fprintf(out, "resuming %s after epoch %d of %d\n", cfg.Out, first, cfg.Epochs)
+	}
 	if !cfg.Quiet {
 		fmt.Fprint(out, summary.String())
 	}
@@ -140,40 +196,44 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	if err != nil {
 		return nil, &InputError{Err: err}
 	}
-	opt, err := optim.NewSGD(nn.Parameters(net), optim.SGDConfig{LR: cfg.LR, Momentum: cfg.Momentum})
-	if err != nil {
-		return nil, &InputError{Err: err}
-	}
-	defer opt.Close()
 	var sched optim.Schedule = optim.Constant{}
 	if cfg.StepSize > 0 {
 		sched = optim.StepLR{StepSize: cfg.StepSize, Gamma: cfg.Gamma}
 	}
 
-	if !cfg.DryRun {
-		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-			return nil, &InputError{Err: fmt.Errorf("run folder: %w", err)}
+	st := &stepper{net: net, opt: opt, device: device, hook: cfg.afterBatch}
+	var last *evalDetail // the latest epoch's test predictions
+	pictures := func() {
+		if cfg.DryRun || len(res.Epochs) == 0 {
+			return
+		}
+		if err := writePictures(cfg, res.Epochs, last, ds.Test); err != nil {
+			fmt.Fprintf(out, "warning: pictures: %v\n", err)
 		}
 	}
-	st := &stepper{net: net, opt: opt, device: device}
-	for epoch := range cfg.Epochs {
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
+	for epoch := first; epoch < cfg.Epochs; epoch++ {
 		lr := sched.LR(cfg.LR, epoch)
 		opt.SetLR(lr)
 		prog := newProgress(out, cfg, epoch, train.Len(), trainLoader.NumBatches())
 		t0 := time.Now()
-		tr, err := st.trainEpoch(ctx, trainLoader, epoch, cfg.DryRun, prog)
+		tr, err := st.trainEpoch(ctx, trainLoader, epoch, lr, cfg.DryRun, prog)
 		prog.finish()
 		if err != nil {
+			pictures()
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return res, &Interrupted{Epoch: epoch, Folder: cfg.Out, Checkpoint: epoch > 0 && !cfg.DryRun}
+			}
+			if epoch > 0 && !cfg.DryRun {
+				err = fmt.Errorf("%w; the last good checkpoint is %s (epoch %d)", err, filepath.Join(cfg.Out, CheckpointFile), epoch)
+			}
 			return res, err
 		}
 		secs := time.Since(t0).Seconds()
-		ev, err := st.evaluate(testLoader, cfg.DryRun)
+		ev, detail, err := st.evaluate(testLoader, cfg.DryRun)
 		if err != nil {
 			return res, err
 		}
+		last = detail
 		m := EpochMetrics{
 			Epoch: epoch + 1, LR: lr,
 			TrainLoss: tr.loss / float64(tr.seen), TrainAcc: 100 * float64(tr.correct) / float64(tr.seen),
@@ -188,16 +248,29 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 			fmt.Fprintln(out, "dry run: one training and one test batch ran; nothing written")
 			return res, nil
 		}
-		if err := writeMetrics(filepath.Join(cfg.Out, "metrics.csv"), res.Epochs); err != nil {
+		if err := writeMetrics(filepath.Join(cfg.Out, MetricsFile), res.Epochs); err != nil {
 			return res, err
 		}
+		meta := checkpointMeta{
+			Format: checkpointFormat, Arch: arch.Name, Params: res.Params, Recipe: recipeOf(cfg),
+			Epoch: epoch + 1, Metrics: res.Epochs, WallSeconds: earlier + time.Since(start).Seconds(),
+			Libtorch: res.Libtorch,
+		}
+		if err := writeCheckpoint(filepath.Join(cfg.Out, CheckpointFile), meta, net, opt); err != nil {
+			return res, err
+		}
+		if err := ctx.Err(); err != nil {
+			pictures()
+			return res, &Interrupted{Epoch: epoch + 1, Folder: cfg.Out, Checkpoint: true}
+		}
 	}
-	res.finish(cfg, start)
-	if err := writeJSON(filepath.Join(cfg.Out, "summary.json"), res); err != nil {
+	res.finish(cfg, earlier+time.Since(start).Seconds(), last)
+	pictures()
+	if err := writeJSON(filepath.Join(cfg.Out, SummaryFile), res); err != nil {
 		return res, err
 	}
 	if cfg.SaveModel {
-		if err := nn.Save(net, filepath.Join(cfg.Out, "model.pt")); err != nil {
+		if err := nn.Save(net, filepath.Join(cfg.Out, ModelFile)); err != nil {
 			return res, err
 		}
 	}
@@ -205,23 +278,92 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	return res, nil
 }
 
+// resumeConfig is the checkpoint's configuration with the overrides a
+// resumed run may take (more epochs, another device, threads, output
+// settings); changing the recipe is an error, since the run would no longer
+// be the one that was started.
+func resumeConfig(given Config, ck *checkpoint, dir string) (Config, error) {
+	r := ck.meta.Recipe
+	cfg := given
+	cfg.Arch, cfg.Out, cfg.Resume = ck.meta.Arch, dir, ""
+	cfg.Epochs, cfg.BatchSize, cfg.TestBatchSize = r.Epochs, r.BatchSize, r.TestBatchSize
+	cfg.LR, cfg.Momentum, cfg.StepSize, cfg.Gamma, cfg.Rotate = r.LR, r.Momentum, r.StepSize, r.Gamma, r.Rotate
+	cfg.Seed, cfg.Subset, cfg.Target, cfg.DataDir = r.Seed, r.Subset, r.Target, r.DataDir
+	for name := range given.Overridden {
+		switch name {
+		case "epochs":
+			cfg.Epochs = given.Epochs
+		case "data":
+			cfg.DataDir = given.DataDir
+		case "target":
+			cfg.Target = given.Target
+		case "arch":
+			if given.Arch != ck.meta.Arch {
+				return cfg, inputErr("resume: %s holds a %s run, not %s", ck.path, ck.meta.Arch, given.Arch)
+			}
+		case "out":
+			if filepath.Clean(given.Out) != filepath.Clean(dir) {
+				return cfg, inputErr("resume: a resumed run stays in its folder %s; -out %s does not apply", dir, given.Out)
+			}
+		case "batch-size", "test-batch-size", "lr", "momentum", "step-size", "gamma", "rotate", "seed", "subset":
+			return cfg, inputErr("resume: -%s cannot change when resuming: the run keeps the recipe it started with", name)
+		case "dry-run", "overwrite":
+			return cfg, inputErr("resume: -%s does not go with -resume", name)
+		}
+	}
+	if ck.meta.Epoch >= cfg.Epochs {
+		return cfg, inputErr("resume: %s already finished its %d epochs; pass -epochs N (more than %d) to train further",
+			dir, ck.meta.Epoch, ck.meta.Epoch)
+	}
+	return cfg, nil
+}
+
+// runFiles are the files a run writes into its folder.
+var runFiles = []string{CheckpointFile, MetricsFile, SummaryFile, ModelFile, CurvesFile, ConfusionFile, WrongFile}
+
+// prepareFolder creates the run folder, refusing to mix a new run with an
+// earlier one unless Overwrite is set (then the earlier run's files go).
+func prepareFolder(cfg Config) error {
+	if !cfg.Overwrite {
+		if _, err := os.Stat(filepath.Join(cfg.Out, SummaryFile)); err == nil {
+			return inputErr("%s already holds a finished run (%s); pass -overwrite to replace it, or -out DIR for a new folder", cfg.Out, SummaryFile)
+		}
+		if _, err := os.Stat(filepath.Join(cfg.Out, CheckpointFile)); err == nil {
+			return inputErr("%s holds an unfinished run (%s); -resume %s continues it, -overwrite starts over", cfg.Out, CheckpointFile, cfg.Out)
+		}
+	} else {
+		for _, f := range runFiles {
+			if err := os.Remove(filepath.Join(cfg.Out, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return &InputError{Err: fmt.Errorf("overwrite: %w", err)}
+			}
+		}
+	}
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return &InputError{Err: fmt.Errorf("run folder: %w", err)}
+	}
+	return nil
+}
+
 // finish computes the run's best and last figures.
-func (r *Result) finish(cfg Config, start time.Time) {
+func (r *Result) finish(cfg Config, wall float64, last *evalDetail) {
 	for _, m := range r.Epochs {
 		if m.TestAcc > r.BestTestAcc {
 			r.BestTestAcc, r.BestEpoch = m.TestAcc, m.Epoch
 		}
 		r.BestTrainAcc = math.Max(r.BestTrainAcc, m.TrainAcc)
 	}
-	last := r.Epochs[max(0, len(r.Epochs)-3):]
-	r.Consistent = len(last) > 0
+	tail := r.Epochs[max(0, len(r.Epochs)-3):]
+	r.Consistent = len(tail) > 0
 	r.LastTestAccs = nil
-	for _, m := range last {
+	for _, m := range tail {
 		r.LastTestAccs = append(r.LastTestAccs, m.TestAcc)
 		r.Consistent = r.Consistent && m.TestAcc >= cfg.Target
 	}
 	r.LastTrainAcc = r.Epochs[len(r.Epochs)-1].TrainAcc
-	r.WallSeconds = time.Since(start).Seconds()
+	if last != nil {
+		r.Confusion, r.ClassAcc = last.confusionRows(), last.classAccuracy()
+	}
+	r.WallSeconds = wall
 	r.FinishedAtUTC = time.Now().UTC().Format(time.RFC3339)
 }
 

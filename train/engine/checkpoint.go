@@ -1,0 +1,235 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tinydigits/tinydigits/models"
+	"github.com/tinydigits/tinydigits/torch"
+	"github.com/tinydigits/tinydigits/torch/nn"
+	"github.com/tinydigits/tinydigits/torch/optim"
+)
+
+// The run folder's files.
+const (
+	CheckpointFile = "checkpoint.pt"
+	ModelFile      = "model.pt"
+	MetricsFile    = "metrics.csv"
+	SummaryFile    = "summary.json"
+	CurvesFile     = "curves.png"
+	ConfusionFile  = "confusion.png"
+	WrongFile      = "misclassified.png"
+)
+
+// checkpointFormat names the layout of checkpoint.pt, so a future change is
+// recognised instead of misread.
+const checkpointFormat = "tinydigits-checkpoint/1"
+
+// A checkpoint is one dict in PyTorch's torch.save format:
+//
+//	model.<name>              the model's state dict (parameters and buffers)
+//	optim.momentum_buffer.<i> SGD's momentum buffer of parameter i
+//	rng.cpu                   libtorch's CPU generator state (dropout masks)
+//	meta                      JSON: checkpointMeta
+//
+// The data order and augmentation need no state of their own: they follow
+// from the seed and the epoch number.
+type checkpointMeta struct {
+	Format      string         `json:"format"`
+	Arch        string         `json:"arch"`
+	Params      int64          `json:"params"`
+	Recipe      recipe         `json:"recipe"`
+	Epoch       int            `json:"epoch"` // epochs finished
+	Metrics     []EpochMetrics `json:"metrics"`
+	WallSeconds float64        `json:"wall_seconds"`
+	Libtorch    string         `json:"libtorch"`
+}
+
+// recipe is the part of Config that a resumed run must keep.
+type recipe struct {
+	Epochs        int     `json:"epochs"`
+	BatchSize     int     `json:"batch_size"`
+	TestBatchSize int     `json:"test_batch_size"`
+	LR            float64 `json:"lr"`
+	Momentum      float64 `json:"momentum"`
+	StepSize      int     `json:"step_size"`
+	Gamma         float64 `json:"gamma"`
+	Rotate        float64 `json:"rotate"`
+	Seed          uint64  `json:"seed"`
+	Subset        int     `json:"subset"`
+	Target        float64 `json:"target"`
+	DataDir       string  `json:"data_dir"`
+}
+
+func recipeOf(c Config) recipe {
+	return recipe{c.Epochs, c.BatchSize, c.TestBatchSize, c.LR, c.Momentum, c.StepSize, c.Gamma, c.Rotate, c.Seed, c.Subset, c.Target, c.DataDir}
+}
+
+// writeCheckpoint saves the state after a finished epoch, atomically.
+func writeCheckpoint(path string, meta checkpointMeta, net *nn.Sequential, opt *optim.SGD) error {
+	var items []torch.Named
+	for _, n := range net.StateDict() {
+		items = append(items, torch.Named{Name: "model." + n.Name, Tensor: n.Tensor})
+	}
+	for i, b := range opt.MomentumBuffers() {
+		if b != nil {
+			items = append(items, torch.Named{Name: "optim.momentum_buffer." + strconv.Itoa(i), Tensor: b})
+		}
+	}
+	rng, err := torch.CPURNGState()
+	if err != nil {
+		return err
+	}
+	defer rng.Close()
+	items = append(items, torch.Named{Name: "rng.cpu", Tensor: rng})
+	js, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	data, err := torch.SaveDict(items, []torch.Text{{Name: "meta", Value: string(js)}})
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return nn.WriteFileAtomic(path, data)
+}
+
+// checkpoint is a read and checked checkpoint.pt.
+type checkpoint struct {
+	path    string
+	meta    checkpointMeta
+	arch    models.Arch
+	model   []torch.Named // without the "model." prefix
+	buffers map[int]*torch.Tensor
+	rng     *torch.Tensor
+	all     []torch.Named
+}
+
+func (c *checkpoint) close() {
+	for _, n := range c.all {
+		n.Tensor.Close()
+	}
+}
+
+// readCheckpoint reads path and checks that it is a whole tinydigits
+// checkpoint; every problem is an InputError naming it.
+func readCheckpoint(path string) (*checkpoint, error) {
+	bad := func(format string, args ...any) error {
+		return inputErr("%s: %s", path, fmt.Sprintf(format, args...))
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &InputError{Err: err}
+	}
+	items, texts, err := torch.LoadDict(data)
+	if err != nil {
+		return nil, bad("not a readable checkpoint (corrupt or truncated?): %v", err)
+	}
+	c := &checkpoint{path: path, all: items, buffers: map[int]*torch.Tensor{}}
+	ok := false
+	defer func() {
+		if !ok {
+			c.close()
+		}
+	}()
+	var metaJSON string
+	for _, t := range texts {
+		if t.Name == "meta" {
+			metaJSON = t.Value
+		}
+	}
+	if metaJSON == "" {
+		return nil, bad("missing field \"meta\" (not a tinydigits checkpoint; a model.pt holds weights only)")
+	}
+	if err := json.Unmarshal([]byte(metaJSON), &c.meta); err != nil {
+		return nil, bad("unreadable meta: %v", err)
+	}
+	if c.meta.Format != checkpointFormat {
+		return nil, bad("format %q, this build reads %q", c.meta.Format, checkpointFormat)
+	}
+	if c.arch, err = models.Lookup(c.meta.Arch); err != nil {
+		return nil, bad("%v", err)
+	}
+	if c.meta.Epoch < 1 || c.meta.Epoch != len(c.meta.Metrics) {
+		return nil, bad("meta says %d epochs finished but holds metrics of %d", c.meta.Epoch, len(c.meta.Metrics))
+	}
+	for _, n := range items {
+		switch {
+		case strings.HasPrefix(n.Name, "model."):
+			c.model = append(c.model, torch.Named{Name: strings.TrimPrefix(n.Name, "model."), Tensor: n.Tensor})
+		case strings.HasPrefix(n.Name, "optim.momentum_buffer."):
+			i, err := strconv.Atoi(strings.TrimPrefix(n.Name, "optim.momentum_buffer."))
+			if err != nil || i < 0 {
+				return nil, bad("bad entry %q", n.Name)
+			}
+			c.buffers[i] = n.Tensor
+		case n.Name == "rng.cpu":
+			c.rng = n.Tensor
+		default:
+			return nil, bad("unexpected entry %q", n.Name)
+		}
+	}
+	if len(c.model) == 0 {
+		return nil, bad("missing field \"model.*\" (no model weights)")
+	}
+	if c.rng == nil {
+		return nil, bad("missing field \"rng.cpu\"")
+	}
+	ok = true
+	return c, nil
+}
+
+// restore loads the checkpoint's state into a freshly built network and
+// optimizer of its arch; it checks everything before changing anything.
+func (c *checkpoint) restore(net *nn.Sequential, opt *optim.SGD) error {
+	// The weights first: a checkpoint of another arch fails here, by name.
+	if err := nn.LoadStateDict(net, c.model); err != nil {
+		return inputErr("%s does not fit %s: %v", c.path, c.arch.Name, err)
+	}
+	params := nn.Parameters(net)
+	for i, b := range c.buffers {
+		if i >= len(params) {
+			return inputErr("%s: momentum buffer %d, but %s has %d parameters", c.path, i, c.arch.Name, len(params))
+		}
+		if !slices.Equal(b.Shape(), params[i].Shape()) {
+			return inputErr("%s: momentum buffer %d has shape %v, parameter %d has %v", c.path, i, b.Shape(), i, params[i].Shape())
+		}
+	}
+	if c.meta.Recipe.Momentum != 0 && len(c.buffers) != len(params) {
+		return inputErr("%s: %d momentum buffers for %d parameters", c.path, len(c.buffers), len(params))
+	}
+	for i, b := range c.buffers {
+		moved, err := b.To(params[i].Device())
+		if err == nil {
+			err = opt.SetMomentumBuffer(i, moved)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := torch.SetCPURNGState(c.rng); err != nil {
+		return inputErr("%s: rng.cpu: %v", c.path, err)
+	}
+	return nil
+}
+
+// checkpointPath accepts a run folder or the checkpoint file itself.
+func checkpointPath(p string) (dir, file string, err error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return "", "", &InputError{Err: fmt.Errorf("resume: %w", err)}
+	}
+	if st.IsDir() {
+		file = filepath.Join(p, CheckpointFile)
+		if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+			return "", "", inputErr("resume: %s has no %s: no finished epoch to resume from", p, CheckpointFile)
+		}
+		return p, file, nil
+	}
+	return filepath.Dir(p), p, nil
+}
