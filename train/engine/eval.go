@@ -168,4 +168,3 @@ func confusionText(m [10][10]int) string {
 	}
 	return b.String()
 }
-

@@ -163,7 +163,7 @@ func curves(path string, rows []EpochMetrics, target float64) error {
 // is log(1 + count) so that a handful of errors shows beside ~1,000 hits.
 type confusionGrid [10][10]int
 
-func (g *confusionGrid) Dims() (int, int)  { return 10, 10 }
+func (g *confusionGrid) Dims() (int, int)   { return 10, 10 }
 func (g *confusionGrid) Z(c, r int) float64 { return math.Log1p(float64(g[9-r][c])) }
 func (g *confusionGrid) X(c int) float64    { return float64(c) }
 func (g *confusionGrid) Y(r int) float64    { return float64(r) }
