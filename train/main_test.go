@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tinydigits/tinydigits/torch"
 )
@@ -25,10 +29,7 @@ func TestLongDashes(t *testing.T) {
 
 // The train command, built and run as a user runs it.
 func TestCommand(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "train")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildTrain(t)
 	runCmd := func(args ...string) (string, string, int) {
 		cmd := exec.Command(bin, args...)
 		cmd.Dir = t.TempDir()
@@ -88,5 +89,111 @@ func TestCommand(t *testing.T) {
 	}
 	if _, err := os.Stat("runs"); err == nil {
 		t.Error("a test run wrote runs/ into the source tree")
+	}
+}
+
+// buildTrain compiles the train command into a temporary folder.
+func buildTrain(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "train")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startUntilEpoch starts the command and returns once it has printed the
+// line of its first finished epoch.
+func startUntilEpoch(t *testing.T, cmd *exec.Cmd) *bytes.Buffer {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "epoch  1/") {
+			go io.Copy(io.Discard, stdout)
+			return &stderr
+		}
+	}
+	cmd.Wait()
+	t.Fatalf("no epoch line; stderr:\n%s", stderr.String())
+	return nil
+}
+
+// SIGINT stops at a batch boundary, keeps the finished epochs, says how to
+// resume and exits with 130; the run then resumes to its end. A second
+// SIGINT quits at once.
+func TestInterruptAndResume(t *testing.T) {
+	bin := buildTrain(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	cmd := exec.Command(bin, "-arch", "step3", "-subset", "1280", "-epochs", "40", "-threads", "2", "-quiet", "-out", dir)
+	stderr := startUntilEpoch(t, cmd)
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Fatalf("exit %d (%v), want 130; stderr:\n%s", code, err, stderr)
+	}
+	if !strings.Contains(stderr.String(), "resume with: go run ./train -resume "+dir) {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+	for _, f := range []string{"checkpoint.pt", "metrics.csv", "curves.png"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("after SIGINT: %v", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "summary.json")); err == nil {
+		t.Error("an interrupted run wrote summary.json")
+	}
+	csv, _ := os.ReadFile(filepath.Join(dir, "metrics.csv"))
+	done := strings.Count(string(csv), "\n") - 1
+	if done < 1 || done >= 40 {
+		t.Fatalf("metrics.csv holds %d epochs", done)
+	}
+
+	resume := exec.Command(bin, "-resume", dir, "-epochs", strconv.Itoa(done+1), "-quiet")
+	if out, err := resume.CombinedOutput(); err != nil || !strings.Contains(string(out), "resuming "+dir) {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "summary.json")); err != nil {
+		t.Errorf("resumed run: %v", err)
+	}
+
+	// A second SIGINT while the first one's stop is under way (finishing the
+	// batch, drawing the pictures) quits at once.
+	again := exec.Command(bin, "-arch", "step1", "-subset", "1280", "-epochs", "40", "-quiet", "-out", filepath.Join(t.TempDir(), "again"))
+	stdout, _ := again.StdoutPipe()
+	errPipe, _ := again.StderrPipe()
+	if err := again.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, stdout)
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(errPipe)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	time.Sleep(2 * time.Second) // well into training
+	again.Process.Signal(os.Interrupt)
+	var said []string
+	for l := range lines {
+		said = append(said, l)
+		if strings.Contains(l, "stopping after this batch") {
+			again.Process.Signal(os.Interrupt)
+		}
+	}
+	again.Wait()
+	all := strings.Join(said, "\n")
+	if code := again.ProcessState.ExitCode(); code != 130 || !strings.Contains(all, "train: quit") || strings.Contains(all, "resume with") {
+		t.Errorf("two SIGINTs: exit %d; stderr:\n%s", code, all)
 	}
 }
