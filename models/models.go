@@ -218,3 +218,17 @@ func init() {
 		},
 	})
 }
+
+// PyTorch writes the architecture as Python code that builds the same
+// network with torch.nn, so that Python can load a state dict saved here
+// (each layer prints itself as PyTorch's repr, which is valid Python).
+func (a Arch) PyTorch() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s: %s parameters\n", a.Name, Thousands(a.Params))
+	b.WriteString("model = nn.Sequential(\n")
+	for _, s := range a.layers() {
+		fmt.Fprintf(&b, "    nn.%s,\n", s)
+	}
+	b.WriteString(")\n")
+	return b.String()
+}

@@ -36,8 +36,9 @@ type flagGroup struct {
 
 // options is the flag set, in groups for -h.
 type options struct {
-	groups []flagGroup
-	fs     *pflag.FlagSet
+	groups  []flagGroup
+	fs      *pflag.FlagSet
+	pytorch bool
 }
 
 // newOptions registers the flags on c and evalPath, with their values as
@@ -92,6 +93,7 @@ func newOptions(c *engine.Config, evalPath *string) *options {
 	g = group("Resume and evaluate")
 	g.StringVar(&c.Resume, "resume", c.Resume, "continue the run in this folder from its last finished epoch (-epochs N extends it)")
 	g.StringVar(evalPath, "eval", *evalPath, "evaluate a saved model.pt (or checkpoint.pt) on the test set instead of training")
+	g.BoolVar(&o.pytorch, "pytorch", false, "print the arch as PyTorch Python code (to load model.pt with torch) and exit")
 
 	for _, gr := range o.groups {
 		o.fs.AddFlagSet(gr.set)
@@ -171,6 +173,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.Overridden = map[string]bool{}
 	o.fs.Visit(func(f *pflag.Flag) { cfg.Overridden[f.Name] = true })
+	if o.pytorch {
+		a, _ := models.Lookup(cfg.Arch)
+		fmt.Fprintf(stdout, "import torch\nimport torch.nn as nn\n\n%s", a.PyTorch())
+		return 0
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

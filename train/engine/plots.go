@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"image"
 	"image/color"
 	"math"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/tinydigits/tinydigits/data/mnist"
+	"github.com/tinydigits/tinydigits/transforms"
 )
 
 // writePictures draws curves.png from the metrics and, when there are test
@@ -259,7 +259,7 @@ func misclassified(path string, d *evalDetail, test *mnist.Set) error {
 		p.HideAxes()
 		p.Title.Text = fmt.Sprintf("true %d, said %d (%.0f%%)", d.labels[i], d.preds[i], 100*d.probs[i])
 		p.Title.TextStyle.Font.Size = vg.Points(10)
-		p.Add(plotter.NewImage(digitImage(test.Image(i)), 0, 0, 28, 28))
+		p.Add(plotter.NewImage(transforms.DigitImage(test.Image(i)), 0, 0, 28, 28))
 		plots[k/cols][k%cols] = p
 	}
 	img := vgimg.New(vg.Points(120*cols), vg.Points(float64(130*rows+30)))
@@ -293,13 +293,6 @@ func countWrong(d *evalDetail) int {
 		}
 	}
 	return n
-}
-
-// digitImage shows an MNIST image as MNIST is usually drawn: white on black.
-func digitImage(pix []byte) image.Image {
-	img := image.NewGray(image.Rect(0, 0, mnist.Cols, mnist.Rows))
-	copy(img.Pix, pix)
-	return img
 }
 
 func savePNG(path string, img *vgimg.Canvas) error {
