@@ -124,7 +124,7 @@ func (b block) specs() []nn.Spec {
 	if b.bn {
 		s = append(s, nn.BatchNorm2d{Features: b.out, NoAffine: !b.bnAffine})
 	}
-	s = append(s, nn.ReLU{})
+	s = append(s, nn.ReLU{Inplace: true})
 	if b.dropout > 0 {
 		s = append(s, nn.Dropout{P: b.dropout})
 	}

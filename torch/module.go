@@ -62,10 +62,10 @@ func NewDropout(p float64) (*Module, error) {
 	return newModule("Dropout", e, h)
 }
 
-// NewReLU makes torch::nn::ReLU.
-func NewReLU() (*Module, error) {
+// NewReLU makes torch::nn::ReLU; an in-place one overwrites its input.
+func NewReLU(inplace bool) (*Module, error) {
 	var h C.tt_module
-	e := C.tt_relu(&h)
+	e := C.tt_relu(cbool(inplace), &h)
 	return newModule("ReLU", e, h)
 }
 

@@ -14,6 +14,9 @@
 #include <mutex>
 
 #include <cstdlib>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <cstring>
 #include <string>
 #include <vector>
@@ -124,6 +127,15 @@ tt_error tt_set_num_threads(int n) {
   TT_CATCH
 }
 int tt_num_threads(void) { return at::get_num_threads(); }
+int tt_malloc_keep(int mmap_threshold, int trim_threshold) {
+#ifdef __GLIBC__
+  return mallopt(M_MMAP_THRESHOLD, mmap_threshold) == 1 && mallopt(M_TRIM_THRESHOLD, trim_threshold) == 1;
+#else
+  (void)mmap_threshold;
+  (void)trim_threshold;
+  return 0;
+#endif
+}
 int tt_grad_enabled(void) { return torch::GradMode::is_enabled() ? 1 : 0; }
 void tt_set_grad_enabled(int on) { torch::GradMode::set_enabled(on != 0); }
 
@@ -301,9 +313,9 @@ tt_error tt_dropout(double p, tt_module *outm) {
   *outm = wrap_module(torch::nn::Dropout(torch::nn::DropoutOptions(p)));
   TT_CATCH
 }
-tt_error tt_relu(tt_module *outm) {
+tt_error tt_relu(int inplace, tt_module *outm) {
   TT_TRY
-  *outm = wrap_module(torch::nn::ReLU());
+  *outm = wrap_module(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(inplace != 0)));
   TT_CATCH
 }
 tt_error tt_maxpool2d(int64_t kernel, int64_t stride, tt_module *outm) {

@@ -45,6 +45,11 @@ int tt_cuda_device_count(void);
 tt_error tt_manual_seed(uint64_t seed);
 tt_error tt_set_num_threads(int n);
 int tt_num_threads(void);
+/* Asks glibc's malloc to serve allocations below mmap_threshold bytes from
+ * its heap and to keep up to trim_threshold bytes of freed memory for reuse
+ * (mallopt M_MMAP_THRESHOLD and M_TRIM_THRESHOLD). Returns 1 when applied,
+ * 0 where the C library is not glibc or refused. */
+int tt_malloc_keep(int mmap_threshold, int trim_threshold);
 /* Grad mode is per OS thread; callers lock their goroutine to a thread. */
 int tt_grad_enabled(void);
 void tt_set_grad_enabled(int on);
@@ -99,7 +104,7 @@ tt_error tt_conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride,
 tt_error tt_batchnorm2d(int64_t features, double eps, double momentum,
                         int affine, tt_module *outm);
 tt_error tt_dropout(double p, tt_module *outm);
-tt_error tt_relu(tt_module *outm);
+tt_error tt_relu(int inplace, tt_module *outm);
 tt_error tt_maxpool2d(int64_t kernel, int64_t stride, tt_module *outm);
 tt_error tt_avgpool2d(int64_t kernel, int64_t stride, tt_module *outm);
 tt_error tt_adaptive_avgpool2d(int64_t out_h, int64_t out_w, tt_module *outm);

@@ -97,15 +97,16 @@ func parseIDX(data []byte, magic uint32, ndim int) ([]byte, []uint32, error) {
 			return nil, nil, fmt.Errorf("header claims %v elements, more than any MNIST file holds", dims[:i+1])
 		}
 	}
-	// Read one byte more than promised, to notice trailing data.
-	body, err := io.ReadAll(io.LimitReader(r, int64(size)+1))
-	if err != nil {
+	// Read exactly what the header promises into one buffer (no growing
+	// copies of 47 MB), then make sure nothing follows.
+	body := make([]byte, size)
+	if n, err := io.ReadFull(r, body); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, nil, fmt.Errorf("truncated: the header promises %v = %d bytes, the file holds %d", dims, size, n)
+		}
 		return nil, nil, err
 	}
-	switch {
-	case uint64(len(body)) < size:
-		return nil, nil, fmt.Errorf("truncated: the header promises %v = %d bytes, the file holds %d", dims, size, len(body))
-	case uint64(len(body)) > size:
+	if n, _ := r.Read(make([]byte, 1)); n > 0 {
 		return nil, nil, fmt.Errorf("data after the %d bytes the header %v promises", size, dims)
 	}
 	return body, dims, nil

@@ -99,11 +99,20 @@ func (d Dropout) build() (*torch.Module, error) {
 	return torch.NewDropout(d.P)
 }
 
-// ReLU is max(0, x) (torch.nn.ReLU).
-type ReLU struct{}
+// ReLU is max(0, x) (torch.nn.ReLU). Inplace overwrites its input instead
+// of allocating an output, which is safe after a layer whose backward does
+// not need its own output (BatchNorm, a convolution) and saves an
+// activation's memory and allocation.
+type ReLU struct{ Inplace bool }
 
-func (ReLU) String() string                { return "ReLU()" }
-func (ReLU) build() (*torch.Module, error) { return torch.NewReLU() }
+func (r ReLU) String() string {
+	if r.Inplace {
+		return "ReLU(inplace=True)"
+	}
+	return "ReLU()"
+}
+
+func (r ReLU) build() (*torch.Module, error) { return torch.NewReLU(r.Inplace) }
 
 // MaxPool2d takes the maximum over square windows (torch.nn.MaxPool2d).
 // Stride 0 means Kernel, PyTorch's default.

@@ -47,6 +47,10 @@ type Config struct {
 	// nil decides from whether the output is a terminal.
 	Progress *bool
 
+	// SystemMalloc leaves glibc's malloc settings alone; by default a run
+	// calls torch.KeepFreedMemory, which makes training much faster.
+	SystemMalloc bool
+
 	// Resume continues the run in this folder (or checkpoint file) from its
 	// last finished epoch, with the recipe it started with.
 	Resume string

@@ -100,6 +100,9 @@ func archBeside(path string) (string, error) {
 func Evaluate(ctx context.Context, path string, cfg Config, out io.Writer) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if !cfg.SystemMalloc {
+		torch.KeepFreedMemory()
+	}
 	arch := ""
 	if cfg.Overridden["arch"] {
 		arch = cfg.Arch

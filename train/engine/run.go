@@ -33,6 +33,7 @@ type EpochMetrics struct {
 	TestTotal   int     `json:"test_total"`
 	Seconds     float64 `json:"seconds"`   // training time of the epoch
 	ImgPerSec   float64 `json:"img_per_s"` // training images per second
+	RSSMB       float64 `json:"rss_mb"`    // resident memory at the epoch's end
 }
 
 // Result is what a run measured; summary.json holds it.
@@ -110,6 +111,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	// run on one thread.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if !cfg.SystemMalloc {
+		torch.KeepFreedMemory()
+	}
 
 	device, err := torch.ParseDevice(cfg.Device)
 	if err != nil {
@@ -241,6 +245,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 			TestCorrect: ev.correct, TestTotal: ev.seen,
 			Seconds: secs, ImgPerSec: float64(tr.seen) / secs,
 		}
+		m.RSSMB, _ = Memory()
 		res.Epochs = append(res.Epochs, m)
 		fmt.Fprintf(out, "epoch %2d/%d  lr %.4g  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%% (%d/%d)  %.1f s  %.0f img/s\n",
 			m.Epoch, cfg.Epochs, m.LR, m.TrainLoss, m.TrainAcc, m.TestLoss, m.TestAcc, m.TestCorrect, m.TestTotal, m.Seconds, m.ImgPerSec)
@@ -402,10 +407,10 @@ func duration(secs float64) string {
 
 func writeMetrics(path string, rows []EpochMetrics) error {
 	var b strings.Builder
-	b.WriteString("epoch,lr,train_loss,train_acc,test_loss,test_acc,seconds,img_per_s\n")
+	b.WriteString("epoch,lr,train_loss,train_acc,test_loss,test_acc,seconds,img_per_s,rss_mb\n")
 	for _, m := range rows {
-		fmt.Fprintf(&b, "%d,%g,%.6f,%.4f,%.6f,%.4f,%.3f,%.1f\n",
-			m.Epoch, m.LR, m.TrainLoss, m.TrainAcc, m.TestLoss, m.TestAcc, m.Seconds, m.ImgPerSec)
+		fmt.Fprintf(&b, "%d,%g,%.6f,%.4f,%.6f,%.4f,%.3f,%.1f,%.1f\n",
+			m.Epoch, m.LR, m.TrainLoss, m.TrainAcc, m.TestLoss, m.TestAcc, m.Seconds, m.ImgPerSec, m.RSSMB)
 	}
 	return nn.WriteFileAtomic(path, []byte(b.String()))
 }
