@@ -44,10 +44,13 @@ type Batch struct {
 // Shape is the shape of X: [N, 1, H, W].
 func (b *Batch) Shape() []int64 { return []int64{int64(b.N), 1, int64(b.H), int64(b.W)} }
 
-// Loader cuts a Source into batches, epoch after epoch.
+// Loader cuts a Source into batches, epoch after epoch. Its two batch
+// buffers are reused from one epoch to the next (an epoch started while
+// another is still open gets buffers of its own).
 type Loader struct {
-	src Source
-	cfg LoaderConfig
+	src   Source
+	cfg   LoaderConfig
+	spare chan *Batch
 }
 
 // NewLoader checks the configuration against the source.
@@ -70,7 +73,21 @@ func NewLoader(src Source, cfg LoaderConfig) (*Loader, error) {
 	case len(src.Image(0)) != cfg.W*cfg.H:
 		return nil, fmt.Errorf("loader: images hold %d bytes, want %d×%d", len(src.Image(0)), cfg.W, cfg.H)
 	}
-	return &Loader{src: src, cfg: cfg}, nil
+	return &Loader{src: src, cfg: cfg, spare: make(chan *Batch, 2)}, nil
+}
+
+// buffer takes a spare batch buffer, or makes one.
+func (l *Loader) buffer() *Batch {
+	select {
+	case b := <-l.spare:
+		return b
+	default:
+		return &Batch{
+			X: make([]float32, l.cfg.BatchSize*l.cfg.W*l.cfg.H),
+			Y: make([]int64, l.cfg.BatchSize),
+			W: l.cfg.W, H: l.cfg.H,
+		}
+	}
 }
 
 // Len is the number of images in an epoch.
@@ -107,17 +124,15 @@ func mix(a, b uint64) uint64 {
 // stopping early.
 func (l *Loader) Epoch(epoch int) *Iter {
 	it := &Iter{
-		ready: make(chan *Batch, 1),
-		free:  make(chan *Batch, 2),
-		done:  make(chan struct{}),
+		ready:  make(chan *Batch, 1),
+		free:   make(chan *Batch, 2),
+		done:   make(chan struct{}),
+		loader: l,
 	}
 	// Two buffers: one the caller trains on, one being prepared.
-	for range 2 {
-		it.free <- &Batch{
-			X: make([]float32, l.cfg.BatchSize*l.cfg.W*l.cfg.H),
-			Y: make([]int64, l.cfg.BatchSize),
-			W: l.cfg.W, H: l.cfg.H,
-		}
+	for i := range it.bufs {
+		it.bufs[i] = l.buffer()
+		it.free <- it.bufs[i]
 	}
 	it.wg.Add(1)
 	go l.produce(it, epoch)
@@ -126,18 +141,24 @@ func (l *Loader) Epoch(epoch int) *Iter {
 
 // Iter yields the batches of one epoch in order.
 type Iter struct {
-	ready chan *Batch
-	free  chan *Batch
-	done  chan struct{}
-	wg    sync.WaitGroup
-	cur   *Batch
-	once  sync.Once
+	ready  chan *Batch
+	free   chan *Batch
+	done   chan struct{}
+	wg     sync.WaitGroup
+	cur    *Batch
+	once   sync.Once
+	loader *Loader
+	bufs   [2]*Batch
+	closed bool
 }
 
 // Next returns the next batch, or false at the end of the epoch. The batch
 // stays valid until the following call to Next (or Close), which recycles its
 // buffers.
 func (it *Iter) Next() (*Batch, bool) {
+	if it.closed {
+		return nil, false
+	}
 	if it.cur != nil {
 		it.free <- it.cur
 		it.cur = nil
@@ -150,11 +171,22 @@ func (it *Iter) Next() (*Batch, bool) {
 	return b, true
 }
 
-// Close stops the background work and waits for it. It is safe to call more
-// than once.
+// Close stops the background work and waits for it; batches from Next are
+// invalid afterwards. It is safe to call more than once.
 func (it *Iter) Close() {
-	it.once.Do(func() { close(it.done) })
-	it.wg.Wait()
+	it.once.Do(func() {
+		it.closed = true
+		close(it.done)
+		it.wg.Wait()
+		// The producer has stopped: hand the buffers back to the loader.
+		it.cur = nil
+		for _, b := range it.bufs {
+			select {
+			case it.loader.spare <- b:
+			default:
+			}
+		}
+	})
 }
 
 // worker is one goroutine's scratch space.

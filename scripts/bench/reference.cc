@@ -39,7 +39,7 @@ nn::Sequential step3() {
   auto block = [&](int in, int out, int pad, bool dropout) {
     s->push_back(nn::Conv2d(nn::Conv2dOptions(in, out, 3).padding(pad).bias(false)));
     s->push_back(nn::BatchNorm2d(out));
-    s->push_back(nn::ReLU());
+    s->push_back(nn::ReLU(nn::ReLUOptions().inplace(true)));
     if (dropout) s->push_back(nn::Dropout(0.05));
   };
   block(1, 14, 1, true);

@@ -46,6 +46,7 @@ func Bench(ctx context.Context, cfg Config, warmup, batches int) (BenchResult, e
 	if err != nil {
 		return BenchResult{}, &InputError{Err: err}
 	}
+	settle()
 	torch.ManualSeed(cfg.Seed)
 	net, err := arch.Build()
 	if err != nil {

@@ -127,6 +127,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		return nil, &InputError{Err: err}
 	}
 	train := ds.Train.Subset(cfg.Subset)
+	settle()
 
 	if err := torch.ManualSeed(cfg.Seed); err != nil {
 		return nil, err
@@ -245,6 +246,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 			TestCorrect: ev.correct, TestTotal: ev.seen,
 			Seconds: secs, ImgPerSec: float64(tr.seen) / secs,
 		}
+		settle()
 		m.RSSMB, _ = Memory()
 		res.Epochs = append(res.Epochs, m)
 		fmt.Fprintf(out, "epoch %2d/%d  lr %.4g  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%% (%d/%d)  %.1f s  %.0f img/s\n",
