@@ -76,6 +76,9 @@ for r in $(seq "$rounds"); do
   done
 done
 
+echo "bench: go test -bench (the pipeline alone, one training step)" >&2
+go test -run '^$' -bench 'Pipeline|TrainStep' -benchtime 3s ./transforms ./train/engine | grep '^Benchmark' > "$work/gotest.txt"
+
 echo "bench: 3 epochs of step3 for resident memory" >&2
 "$work/train" -arch step3 -epochs 3 -quiet --save-model=false -out "$work/run3" > /dev/null
 full=()
@@ -84,4 +87,4 @@ if [ "$quick" -eq 0 ]; then
   "$work/train" -arch step3 -quiet --save-model=false -out "$work/full" > /dev/null
   full=(-full "$work/full/summary.json")
 fi
-go run ./scripts/bench/report -results "$work/results.jsonl" -epochs "$work/run3/metrics.csv" "${full[@]}" -write BENCHMARKS.md
+go run ./scripts/bench/report -results "$work/results.jsonl" -epochs "$work/run3/metrics.csv" -gotest "$work/gotest.txt" "${full[@]}" -write BENCHMARKS.md

@@ -130,6 +130,32 @@ func (m *Module) Forward(x *Tensor) (*Tensor, error) {
 	return newTensor(out), nil
 }
 
+// ForwardChain runs modules one after another on x in one native call and
+// returns the last output; the intermediate results never reach Go. With
+// inference set it runs under libtorch's InferenceMode, which skips all
+// autograd bookkeeping: for evaluation, whose outputs never need a gradient.
+func ForwardChain(mods []*Module, x *Tensor, inference bool) (*Tensor, error) {
+	hx, err := x.handle()
+	if err != nil {
+		return nil, fmt.Errorf("torch: forward: %w", err)
+	}
+	hs := make([]C.tt_module, len(mods)+1)
+	for i, m := range mods {
+		if m == nil || m.h == nil {
+			return nil, fmt.Errorf("torch: forward: module %d is closed", i)
+		}
+		hs[i] = m.h
+	}
+	var out C.tt_tensor
+	err = check("forward", C.tt_forward_chain(&hs[0], C.int64_t(len(mods)), hx, cbool(inference), &out))
+	runtime.KeepAlive(mods)
+	runtime.KeepAlive(x)
+	if err != nil {
+		return nil, err
+	}
+	return newTensor(out), nil
+}
+
 // Train switches training mode (batch statistics, active dropout) on or off.
 func (m *Module) Train(on bool) {
 	if m == nil || m.h == nil {

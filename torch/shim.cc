@@ -356,6 +356,22 @@ tt_error tt_module_forward(tt_module m, tt_tensor x, tt_tensor *out) {
   *out = wrap(M(m).forward(T(x)));
   TT_CATCH
 }
+tt_error tt_forward_chain(tt_module *mods, int64_t n, tt_tensor x, int inference, tt_tensor *out) {
+  TT_TRY
+  c10::optional<c10::InferenceMode> guard;
+  if (inference != 0) guard.emplace();
+  torch::Tensor cur = T(x);
+  for (int64_t i = 0; i < n; i++) {
+    try {
+      cur = M(mods[i]).forward(cur);
+    } catch (const c10::Error &e) {
+      throw std::runtime_error("layer " + std::to_string(i) + ": " + e.what_without_backtrace());
+    }
+  }
+  *out = wrap(cur);
+  TT_CATCH
+}
+
 void tt_module_train(tt_module m, int on) { M(m).ptr()->train(on != 0); }
 int tt_module_is_training(tt_module m) { return M(m).ptr()->is_training() ? 1 : 0; }
 tt_error tt_module_to(tt_module m, int device_type, int device_index, int dtype) {

@@ -113,6 +113,10 @@ tt_error tt_flatten(int64_t start_dim, int64_t end_dim, tt_module *outm);
 tt_error tt_log_softmax(int64_t dim, tt_module *outm);
 
 tt_error tt_module_forward(tt_module m, tt_tensor x, tt_tensor *out);
+/* Runs n modules one after another on x in one call. With inference set,
+ * under c10::InferenceMode (no autograd, no version counters), for
+ * evaluation. */
+tt_error tt_forward_chain(tt_module *mods, int64_t n, tt_tensor x, int inference, tt_tensor *out);
 void tt_module_train(tt_module m, int on);
 int tt_module_is_training(tt_module m);
 /* dtype < 0 keeps the module's floating point type. */

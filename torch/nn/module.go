@@ -1,8 +1,10 @@
 package nn
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/tinydigits/tinydigits/torch"
 )
@@ -145,15 +147,49 @@ func NewSequential(specs ...Spec) (*Sequential, error) {
 	return s, nil
 }
 
-// Forward runs x through every layer, freeing the intermediate results as it
-// goes (autograd keeps what backward needs). The input is left to the caller.
+// Forward runs x through every layer in one native call: the intermediate
+// results stay in libtorch (autograd keeps what backward needs). The input
+// is left to the caller.
 func (s *Sequential) Forward(x *torch.Tensor) (*torch.Tensor, error) {
-	return s.ForwardEach(x, nil)
+	return s.chain(x, false)
 }
 
-// ForwardEach is Forward that also calls visit with each layer's output
-// before it is freed (for summaries and shape traces). visit must not keep
-// or close the tensor.
+// Infer is Forward under libtorch's InferenceMode, which skips autograd
+// entirely: for evaluation and prediction (put the network in eval mode
+// first). Its output cannot take part in a backward pass.
+func (s *Sequential) Infer(x *torch.Tensor) (*torch.Tensor, error) {
+	return s.chain(x, true)
+}
+
+func (s *Sequential) chain(x *torch.Tensor, inference bool) (*torch.Tensor, error) {
+	if len(s.Layers) == 0 {
+		return x.Clone()
+	}
+	mods := make([]*torch.Module, len(s.Layers))
+	for i, l := range s.Layers {
+		mods[i] = l.native
+	}
+	out, err := torch.ForwardChain(mods, x, inference)
+	if err != nil {
+		// The shim names the layer: "layer 3: ..."; add its spec.
+		var te *torch.Error
+		if errors.As(err, &te) {
+			if rest, ok := strings.CutPrefix(te.Msg, "layer "); ok {
+				if n, _, ok := strings.Cut(rest, ":"); ok {
+					if i, err2 := strconv.Atoi(n); err2 == nil && i < len(s.Layers) {
+						return nil, fmt.Errorf("nn: layer %d, %v: %w", i, s.Layers[i].Spec, err)
+					}
+				}
+			}
+		}
+		return nil, fmt.Errorf("nn: %w", err)
+	}
+	return out, nil
+}
+
+// ForwardEach runs the layers one call at a time and calls visit with each
+// layer's output before it is freed (for summaries and shape traces); visit
+// must not keep or close the tensor. Forward is faster.
 func (s *Sequential) ForwardEach(x *torch.Tensor, visit func(i int, l *Layer, out *torch.Tensor)) (*torch.Tensor, error) {
 	cur := x
 	for i, l := range s.Layers {

@@ -245,7 +245,7 @@ func (s *stepper) evalBatch(b *transforms.Batch, d *evalDetail) (float64, error)
 	}
 	defer x.Close()
 	defer y.Close()
-	out, err := s.net.Forward(x)
+	out, err := s.net.Infer(x)
 	if err != nil {
 		return 0, err
 	}

@@ -66,12 +66,13 @@ func main() {
 	epochs := flag.String("epochs", "", "metrics.csv of a 3-epoch run")
 	full := flag.String("full", "", "summary.json of a full step3 run")
 	write := flag.String("write", "", "the BENCHMARKS.md to update")
+	gotest := flag.String("gotest", "", "the Benchmark lines of go test -bench")
 	flag.Parse()
 	if *results == "" {
 		fmt.Fprintln(os.Stderr, "report: -results is required")
 		os.Exit(2)
 	}
-	table, err := report(*results, *epochs, *full)
+	table, err := report(*results, *epochs, *full, *gotest)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
@@ -86,7 +87,7 @@ func main() {
 	}
 }
 
-func report(results, epochs, full string) (string, error) {
+func report(results, epochs, full, gotest string) (string, error) {
 	data, err := os.ReadFile(results)
 	if err != nil {
 		return "", err
@@ -171,6 +172,13 @@ func report(results, epochs, full string) (string, error) {
 		}
 		fmt.Fprintf(&b, "A full step3 run (15 epochs, 2 threads, evaluation every epoch): %.1f minutes; best test accuracy %.2f%%, last three %v.\n",
 			s.Wall/60, s.Best, s.Last3)
+	}
+	if gotest != "" {
+		lines, err := os.ReadFile(gotest)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "\n`go test -bench 'Pipeline|TrainStep' ./transforms ./train/engine` (the pipeline alone on one goroutine; one training step with all cores):\n\n```\n%s```\n", lines)
 	}
 	return b.String(), nil
 }

@@ -1,0 +1,72 @@
+package engine
+
+import (
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/tinydigits/tinydigits/data/mnist"
+	"github.com/tinydigits/tinydigits/models"
+	"github.com/tinydigits/tinydigits/torch"
+	"github.com/tinydigits/tinydigits/torch/nn"
+	"github.com/tinydigits/tinydigits/torch/optim"
+	"github.com/tinydigits/tinydigits/transforms"
+)
+
+// benchData loads MNIST once for all benchmark runs.
+var benchData = sync.OnceValues(func() (*mnist.Dataset, error) { return mnist.Load("") })
+
+// BenchmarkTrainStep times one step3 training step (batch 64, ±7° rotation
+// through the real pipeline, SGD) with the process's default threads, the
+// way a run trains; it reports images/s.
+func BenchmarkTrainStep(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	torch.KeepFreedMemory()
+	torch.SetNumThreads(runtime.NumCPU())
+	ds, err := benchData()
+	if err != nil {
+		b.Fatal(err)
+	}
+	net, err := models.New("step3")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer net.Close()
+	opt, _ := optim.NewSGD(nn.Parameters(net), optim.SGDConfig{LR: 0.1, Momentum: 0.9})
+	defer opt.Close()
+	loader, _ := transforms.NewLoader(ds.Train, transforms.LoaderConfig{
+		BatchSize: 64, Shuffle: true, Seed: 1,
+		Transform: transforms.Compose{transforms.RandomRotation{Degrees: 7}, transforms.MNISTNormalize},
+	})
+	st := &stepper{net: net, opt: opt, device: torch.CPU}
+	net.Train(true)
+	epoch := 0
+	it := loader.Epoch(epoch)
+	next := func() *transforms.Batch {
+		batch, ok := it.Next()
+		if !ok {
+			it.Close()
+			epoch++
+			it = loader.Epoch(epoch)
+			batch, _ = it.Next()
+		}
+		return batch
+	}
+	for range 10 { // warm-up
+		st.step(next(), 0, 0.1)
+	}
+	settle() // no garbage collection during the timing
+	images := 0
+	b.ResetTimer()
+	for range b.N {
+		batch := next()
+		if _, _, err := st.step(batch, 0, 0.1); err != nil {
+			b.Fatal(err)
+		}
+		images += batch.N
+	}
+	b.StopTimer()
+	it.Close()
+	b.ReportMetric(float64(images)/b.Elapsed().Seconds(), "images/s")
+}
