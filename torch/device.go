@@ -1,5 +1,6 @@
 package torch
 
+// #include <stdlib.h>
 // #include "shim.h"
 import "C"
 
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // DeviceType is the kind of a device, with libtorch's numbering.
@@ -89,4 +91,54 @@ func ParseDevice(s string) (Device, error) {
 		return d, nil
 	}
 	return Device{}, fmt.Errorf("device %q: unknown device; use cpu, cuda, cuda:N or auto", s)
+}
+
+// Synchronize waits until the work queued on d is done (a no-op on the CPU):
+// for timing GPU work, which otherwise runs behind the host.
+func Synchronize(d Device) error {
+	return check("synchronize", C.tt_synchronize(C.int(d.Type), C.int(d.Index)))
+}
+
+// CUDADeviceName is the GPU's name as the CUDA runtime gives it ("NVIDIA
+// H100 80GB HBM3"); index -1 is the current GPU. It needs a build with the
+// cuda tag.
+func CUDADeviceName(index int) (string, error) {
+	var name *C.char
+	if err := check("cuda device name", C.tt_cuda_device_name(C.int(index), &name)); err != nil {
+		return "", err
+	}
+	defer C.free(unsafe.Pointer(name))
+	return C.GoString(name), nil
+}
+
+// CUDAMemory is the GPU's memory in use (by every process, libtorch's cache
+// included) and its total, in bytes, as cudaMemGetInfo reports them. It
+// needs a build with the cuda tag.
+func CUDAMemory(index int) (used, total int64, err error) {
+	var u, t C.int64_t
+	if err := check("cuda memory", C.tt_cuda_memory(C.int(index), &u, &t)); err != nil {
+		return 0, 0, err
+	}
+	return int64(u), int64(t), nil
+}
+
+// Describe names a device for a banner: "cpu", or "cuda:0 (NVIDIA H100 80GB
+// HBM3, 79.1 GiB)" where the build can ask the CUDA runtime.
+func Describe(d Device) string {
+	if !d.IsCUDA() {
+		return d.String()
+	}
+	name, err := CUDADeviceName(d.Index)
+	if err != nil {
+		return d.String()
+	}
+	idx := d.Index
+	if idx < 0 {
+		idx = 0
+	}
+	s := fmt.Sprintf("cuda:%d (%s", idx, name)
+	if _, total, err := CUDAMemory(d.Index); err == nil {
+		s += fmt.Sprintf(", %.1f GiB", float64(total)/(1<<30))
+	}
+	return s + ")"
 }

@@ -1,3 +1,5 @@
+//go:build !shimlib
+
 // shim.cc: the only C++ in tinydigits. It implements shim.h over libtorch's
 // C++ API. Every entry point that can fail runs inside TT_TRY/TT_CATCH, so no
 // C++ exception ever crosses into Go: it becomes a malloc'd message instead.
@@ -12,6 +14,11 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <mutex>
+#include <stdexcept>
+
+#ifdef TT_WITH_CUDA
+#include <cuda_runtime_api.h>
+#endif
 
 #include <cstdlib>
 #ifdef __GLIBC__
@@ -524,19 +531,102 @@ tt_error tt_load_dict(const char *data, int64_t len, char **tnames, tt_tensor **
 
 // ---- random number generator state ----
 
-tt_error tt_cpu_rng_state(tt_tensor *out) {
+// The default generator of a device; for CUDA it comes through libtorch's
+// CUDA hooks, so this file needs no CUDA headers.
+namespace {
+at::Generator default_generator(int device_type, int device_index) {
+  if (device_type == TT_CPU) return at::detail::getDefaultCPUGenerator();
+  return at::globalContext().defaultGenerator(device_of(device_type, device_index));
+}
+}  // namespace
+
+tt_error tt_rng_state(int device_type, int device_index, tt_tensor *out) {
   TT_TRY
-  auto gen = at::detail::getDefaultCPUGenerator();
+  auto gen = default_generator(device_type, device_index);
   std::lock_guard<std::mutex> lock(gen.mutex());
   *out = wrap(gen.get_state());
   TT_CATCH
 }
 
-tt_error tt_set_cpu_rng_state(tt_tensor state) {
+tt_error tt_set_rng_state(int device_type, int device_index, tt_tensor state) {
   TT_TRY
-  auto gen = at::detail::getDefaultCPUGenerator();
+  auto gen = default_generator(device_type, device_index);
   std::lock_guard<std::mutex> lock(gen.mutex());
   gen.set_state(T(state));
+  TT_CATCH
+}
+
+// ---- devices ----
+
+tt_error tt_tensor_from_data_on(const void *data, int dtype, const int64_t *shape,
+                                int ndim, int device_type, int device_index,
+                                tt_tensor *out) {
+  if (device_type == TT_CPU) return tt_tensor_from_data(data, dtype, shape, ndim, out);
+  TT_TRY
+  std::vector<int64_t> dims(shape, shape + ndim);
+  auto opts = torch::TensorOptions().dtype(dtype_of(dtype));
+  torch::Tensor host = torch::empty(dims, opts.pinned_memory(true));
+  if (host.numel() > 0) {
+    if (data == nullptr) throw std::invalid_argument("no data for a non-empty tensor");
+    std::memcpy(host.data_ptr(), data, host.nbytes());
+  }
+  *out = wrap(host.to(torch::TensorOptions().device(device_of(device_type, device_index)),
+                      /*non_blocking=*/true));
+  TT_CATCH
+}
+
+tt_error tt_synchronize(int device_type, int device_index) {
+  TT_TRY
+  if (device_type == TT_CUDA) torch::cuda::synchronize(device_index);
+  TT_CATCH
+}
+
+#ifdef TT_WITH_CUDA
+tt_error tt_cuda_device_name(int device_index, char **name) {
+  TT_TRY
+  int dev = device_index;
+  if (dev < 0 && cudaGetDevice(&dev) != cudaSuccess) throw std::runtime_error("no current GPU");
+  cudaDeviceProp prop;
+  cudaError_t e = cudaGetDeviceProperties(&prop, dev);
+  if (e != cudaSuccess) throw std::runtime_error(cudaGetErrorString(e));
+  *name = tt_err(prop.name);
+  TT_CATCH
+}
+
+tt_error tt_cuda_memory(int device_index, int64_t *used, int64_t *total) {
+  TT_TRY
+  int before = 0;
+  if (cudaGetDevice(&before) != cudaSuccess) throw std::runtime_error("no current GPU");
+  int dev = device_index < 0 ? before : device_index;
+  if (dev != before && cudaSetDevice(dev) != cudaSuccess) throw std::runtime_error("cannot select the GPU");
+  size_t free_b = 0, total_b = 0;
+  cudaError_t e = cudaMemGetInfo(&free_b, &total_b);
+  if (dev != before) cudaSetDevice(before);
+  if (e != cudaSuccess) throw std::runtime_error(cudaGetErrorString(e));
+  *used = static_cast<int64_t>(total_b - free_b);
+  *total = static_cast<int64_t>(total_b);
+  TT_CATCH
+}
+#else
+tt_error tt_cuda_device_name(int, char **) {
+  return tt_err("this build has no CUDA runtime (build with -tags cuda)");
+}
+
+tt_error tt_cuda_memory(int, int64_t *, int64_t *) {
+  return tt_err("this build has no CUDA runtime (build with -tags cuda)");
+}
+#endif
+
+// ---- classifier tally ----
+
+tt_error tt_tally_add(tt_tensor loss_sum, tt_tensor correct, tt_tensor loss,
+                      tt_tensor logp, tt_tensor y, int64_t n) {
+  TT_TRY
+  torch::NoGradGuard no_grad;
+  // float64(loss) * n, then the sum: the same arithmetic as a host-side
+  // float64 running sum of per-batch losses.
+  T(loss_sum).add_(T(loss).detach().to(torch::kFloat64).mul(static_cast<double>(n)));
+  T(correct).add_(T(logp).argmax(1).eq(T(y)).sum());
   TT_CATCH
 }
 

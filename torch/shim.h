@@ -154,10 +154,34 @@ tt_error tt_load_dict(const char *data, int64_t len, char **tnames,
                       char **svalues, int64_t *m);
 
 /* ---- random number generator state ---- */
-/* The state of libtorch's default CPU generator (dropout, initialisation) as
- * a uint8 tensor, and its restoration. */
-tt_error tt_cpu_rng_state(tt_tensor *out);
-tt_error tt_set_cpu_rng_state(tt_tensor state);
+/* The state of libtorch's default generator of a device (CPU: dropout on the
+ * CPU and initialisation; CUDA: dropout on that GPU) as a uint8 tensor, and
+ * its restoration. */
+tt_error tt_rng_state(int device_type, int device_index, tt_tensor *out);
+tt_error tt_set_rng_state(int device_type, int device_index, tt_tensor state);
+
+/* ---- devices ---- */
+/* A batch from host memory straight onto a device: on a GPU the data goes
+ * through pinned host memory (libtorch's caching host allocator, which keeps
+ * the block until the copy is done) and the copy does not block the host. */
+tt_error tt_tensor_from_data_on(const void *data, int dtype,
+                                const int64_t *shape, int ndim,
+                                int device_type, int device_index,
+                                tt_tensor *out);
+/* Waits for the device's queued work (no-op on the CPU). */
+tt_error tt_synchronize(int device_type, int device_index);
+/* The GPU's name and its memory in use and in all (bytes, as the CUDA
+ * runtime reports them). Errors where the shim was built without CUDA
+ * (the cuda build tag, TT_WITH_CUDA). */
+tt_error tt_cuda_device_name(int device_index, char **name);
+tt_error tt_cuda_memory(int device_index, int64_t *used, int64_t *total);
+
+/* ---- classifier tally ---- */
+/* Adds a batch to device-side running sums: loss_sum (float64 scalar) +=
+ * loss * n, correct (int64 scalar) += number of rows of logp whose argmax
+ * is y. Nothing is read back to the host. */
+tt_error tt_tally_add(tt_tensor loss_sum, tt_tensor correct, tt_tensor loss,
+                      tt_tensor logp, tt_tensor y, int64_t n);
 
 #ifdef __cplusplus
 }

@@ -77,6 +77,14 @@ func (t *Tensor) handle() (C.tt_tensor, error) {
 // FromSlice copies data into a new CPU tensor of the given shape. The number
 // of elements must equal the product of the shape (a scalar has no shape).
 func FromSlice[E Element](data []E, shape ...int64) (*Tensor, error) {
+	return FromSliceOn(data, CPU, shape...)
+}
+
+// FromSliceOn copies data into a new tensor on device d. On a GPU the data
+// passes through pinned host memory and the copy is queued without waiting
+// for it (libtorch keeps the pinned block until the copy is done), so a
+// training loop can prepare the next batch while the GPU works.
+func FromSliceOn[E Element](data []E, d Device, shape ...int64) (*Tensor, error) {
 	n := int64(1)
 	for _, d := range shape {
 		if d < 0 {
@@ -92,7 +100,8 @@ func FromSlice[E Element](data []E, shape ...int64) (*Tensor, error) {
 		ptr = unsafe.Pointer(&data[0])
 	}
 	var out C.tt_tensor
-	err := check("from slice", C.tt_tensor_from_data(ptr, C.int(dtypeOf[E]()), shapePtr(shape), C.int(len(shape)), &out))
+	err := check("from slice", C.tt_tensor_from_data_on(ptr, C.int(dtypeOf[E]()), shapePtr(shape), C.int(len(shape)),
+		C.int(d.Type), C.int(d.Index), &out))
 	runtime.KeepAlive(data)
 	if err != nil {
 		return nil, err

@@ -20,7 +20,6 @@ package torch
 
 /*
 #cgo CXXFLAGS: -std=c++17 -I/usr/include/torch/csrc/api/include -Wno-deprecated-declarations
-#cgo LDFLAGS: -ltorch -ltorch_cpu -lc10
 #include <stdlib.h>
 #include "shim.h"
 */
@@ -108,21 +107,28 @@ func NoGrad(f func() error) error {
 // CPURNGState returns the state of libtorch's default CPU generator (which
 // draws dropout masks and initial weights) as a uint8 tensor, to restore
 // with SetCPURNGState.
-func CPURNGState() (*Tensor, error) {
+func CPURNGState() (*Tensor, error) { return RNGState(CPU) }
+
+// SetCPURNGState restores a state from CPURNGState.
+func SetCPURNGState(state *Tensor) error { return SetRNGState(CPU, state) }
+
+// RNGState returns the state of libtorch's default generator for device d
+// (on a GPU it draws that GPU's dropout masks) as a uint8 tensor on the CPU.
+func RNGState(d Device) (*Tensor, error) {
 	var out C.tt_tensor
-	if err := check("cpu rng state", C.tt_cpu_rng_state(&out)); err != nil {
+	if err := check(d.String()+" rng state", C.tt_rng_state(C.int(d.Type), C.int(d.Index), &out)); err != nil {
 		return nil, err
 	}
 	return newTensor(out), nil
 }
 
-// SetCPURNGState restores a state from CPURNGState.
-func SetCPURNGState(state *Tensor) error {
+// SetRNGState restores a state from RNGState of the same kind of device.
+func SetRNGState(d Device, state *Tensor) error {
 	h, err := state.handle()
 	if err != nil {
 		return err
 	}
-	err = check("set cpu rng state", C.tt_set_cpu_rng_state(h))
+	err = check("set "+d.String()+" rng state", C.tt_set_rng_state(C.int(d.Type), C.int(d.Index), h))
 	runtime.KeepAlive(state)
 	return err
 }

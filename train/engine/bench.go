@@ -76,6 +76,12 @@ func Bench(ctx context.Context, cfg Config, warmup, batches int) (BenchResult, e
 	st := &stepper{net: net, opt: opt, device: device}
 	net.Train(true)
 	res := BenchResult{Threads: torch.NumThreads(), TrainBatches: batches}
+	acc, err := torch.NewTally(device)
+	if err != nil {
+		return res, err
+	}
+	defer acc.Close()
+	every := syncEvery(device, cfg.LogInterval)
 	images, done := 0, 0
 	var start time.Time
 	for epoch := 0; done < warmup+batches; epoch++ {
@@ -90,9 +96,12 @@ func Bench(ctx context.Context, cfg Config, warmup, batches int) (BenchResult, e
 				break
 			}
 			if done == warmup {
+				if err := torch.Synchronize(device); err != nil {
+					return res, err
+				}
 				start = time.Now()
 			}
-			if _, _, err := st.step(b, epoch, cfg.LR); err != nil {
+			if _, err := st.step(b, acc, (done+1)%every == 0); err != nil {
 				it.Close()
 				return res, fmt.Errorf("bench: %w", err)
 			}
@@ -102,6 +111,9 @@ func Bench(ctx context.Context, cfg Config, warmup, batches int) (BenchResult, e
 			done++
 		}
 		it.Close()
+	}
+	if err := torch.Synchronize(device); err != nil {
+		return res, err
 	}
 	res.TrainImgPerSec = float64(images) / time.Since(start).Seconds()
 

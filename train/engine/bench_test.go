@@ -40,6 +40,8 @@ func BenchmarkTrainStep(b *testing.B) {
 		Transform: transforms.Compose{transforms.RandomRotation{Degrees: 7}, transforms.MNISTNormalize},
 	})
 	st := &stepper{net: net, opt: opt, device: torch.CPU}
+	acc, _ := torch.NewTally(torch.CPU)
+	defer acc.Close()
 	net.Train(true)
 	epoch := 0
 	it := loader.Epoch(epoch)
@@ -54,14 +56,14 @@ func BenchmarkTrainStep(b *testing.B) {
 		return batch
 	}
 	for range 10 { // warm-up
-		st.step(next(), 0, 0.1)
+		st.step(next(), acc, true)
 	}
 	settle() // no garbage collection during the timing
 	images := 0
 	b.ResetTimer()
 	for range b.N {
 		batch := next()
-		if _, _, err := st.step(batch, 0, 0.1); err != nil {
+		if _, err := st.step(batch, acc, true); err != nil {
 			b.Fatal(err)
 		}
 		images += batch.N

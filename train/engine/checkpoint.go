@@ -36,10 +36,13 @@ const checkpointFormat = "tinydigits-checkpoint/1"
 //	model.<name>              the model's state dict (parameters and buffers)
 //	optim.momentum_buffer.<i> SGD's momentum buffer of parameter i
 //	rng.cpu                   libtorch's CPU generator state (dropout masks)
+//	rng.cuda                  the GPU's generator state, for a run on a GPU
 //	meta                      JSON: checkpointMeta
 //
 // The data order and augmentation need no state of their own: they follow
-// from the seed and the epoch number.
+// from the seed and the epoch number. A run resumed on another kind of
+// device than it started on goes on, but its dropout masks are not those of
+// an uninterrupted run.
 type checkpointMeta struct {
 	Format      string         `json:"format"`
 	Arch        string         `json:"arch"`
@@ -72,7 +75,7 @@ func recipeOf(c Config) recipe {
 }
 
 // writeCheckpoint saves the state after a finished epoch, atomically.
-func writeCheckpoint(path string, meta checkpointMeta, net *nn.Sequential, opt *optim.SGD) error {
+func writeCheckpoint(path string, meta checkpointMeta, net *nn.Sequential, opt *optim.SGD, device torch.Device) error {
 	var items []torch.Named
 	for _, n := range net.StateDict() {
 		items = append(items, torch.Named{Name: "model." + n.Name, Tensor: n.Tensor})
@@ -88,6 +91,14 @@ func writeCheckpoint(path string, meta checkpointMeta, net *nn.Sequential, opt *
 	}
 	defer rng.Close()
 	items = append(items, torch.Named{Name: "rng.cpu", Tensor: rng})
+	if device.IsCUDA() {
+		gpu, err := torch.RNGState(device)
+		if err != nil {
+			return err
+		}
+		defer gpu.Close()
+		items = append(items, torch.Named{Name: "rng.cuda", Tensor: gpu})
+	}
 	js, err := json.Marshal(meta)
 	if err != nil {
 		return err
@@ -107,6 +118,7 @@ type checkpoint struct {
 	model   []torch.Named // without the "model." prefix
 	buffers map[int]*torch.Tensor
 	rng     *torch.Tensor
+	rngCUDA *torch.Tensor // nil for a run on the CPU
 	all     []torch.Named
 }
 
@@ -170,6 +182,8 @@ func readCheckpoint(path string) (*checkpoint, error) {
 			c.buffers[i] = n.Tensor
 		case n.Name == "rng.cpu":
 			c.rng = n.Tensor
+		case n.Name == "rng.cuda":
+			c.rngCUDA = n.Tensor
 		default:
 			return nil, bad("unexpected entry %q", n.Name)
 		}
@@ -186,7 +200,7 @@ func readCheckpoint(path string) (*checkpoint, error) {
 
 // restore loads the checkpoint's state into a freshly built network and
 // optimizer of its arch; it checks everything before changing anything.
-func (c *checkpoint) restore(net *nn.Sequential, opt *optim.SGD) error {
+func (c *checkpoint) restore(net *nn.Sequential, opt *optim.SGD, device torch.Device) error {
 	// The weights first: a checkpoint of another arch fails here, by name.
 	if err := nn.LoadStateDict(net, c.model); err != nil {
 		return inputErr("%s does not fit %s: %v", c.path, c.arch.Name, err)
@@ -214,6 +228,11 @@ func (c *checkpoint) restore(net *nn.Sequential, opt *optim.SGD) error {
 	}
 	if err := torch.SetCPURNGState(c.rng); err != nil {
 		return inputErr("%s: rng.cpu: %v", c.path, err)
+	}
+	if c.rngCUDA != nil && device.IsCUDA() {
+		if err := torch.SetRNGState(device, c.rngCUDA); err != nil {
+			return inputErr("%s: rng.cuda: %v", c.path, err)
+		}
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ type progress struct {
 	interval int
 	quiet    bool
 	start    time.Time
+	shown    int // images the bar has counted
 }
 
 func isTerminal(w io.Writer) bool {
@@ -53,9 +54,11 @@ func newProgress(out io.Writer, cfg Config, epoch, images, batches int) *progres
 	return p
 }
 
-// update records batch (1-based) of n images with its loss and the epoch's
-// running tally.
-func (p *progress) update(batch, n int, loss float64, t tally) {
+// update records that the epoch has reached batch (1-based) and seen
+// images, with the batch's loss and the epoch's running tally.
+func (p *progress) update(batch, seen int, loss float64, t tally) {
+	n := seen - p.shown
+	p.shown = seen
 	acc := 100 * float64(t.correct) / float64(t.seen)
 	switch {
 	case p.quiet:

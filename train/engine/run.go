@@ -31,9 +31,10 @@ type EpochMetrics struct {
 	TestAcc     float64 `json:"test_acc"` // percent
 	TestCorrect int     `json:"test_correct"`
 	TestTotal   int     `json:"test_total"`
-	Seconds     float64 `json:"seconds"`   // training time of the epoch
-	ImgPerSec   float64 `json:"img_per_s"` // training images per second
-	RSSMB       float64 `json:"rss_mb"`    // resident memory at the epoch's end
+	Seconds     float64 `json:"seconds"`          // training time of the epoch
+	ImgPerSec   float64 `json:"img_per_s"`        // training images per second
+	RSSMB       float64 `json:"rss_mb"`           // resident memory at the epoch's end
+	GPUMB       float64 `json:"gpu_mb,omitempty"` // GPU memory in use at the epoch's end (cudaMemGetInfo)
 }
 
 // Result is what a run measured; summary.json holds it.
@@ -157,7 +158,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	first := 0
 	var earlier float64 // wall time of the runs this one resumes
 	if ck != nil {
-		if err := ck.restore(net, opt); err != nil {
+		if err := ck.restore(net, opt, device); err != nil {
 			return nil, err
 		}
 		first = ck.meta.Epoch
@@ -167,7 +168,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	}
 
 	fmt.Fprintf(out, "tinydigits: %s, %s parameters (%s)\n", arch.Name, models.Thousands(res.Params), arch.Description)
-	fmt.Fprintf(out, "libtorch %s, device %s, %s, %s\n", res.Libtorch, res.Device,
+	fmt.Fprintf(out, "libtorch %s, device %s, %s, %s\n", res.Libtorch, torch.Describe(device),
 		plural(res.Threads, "thread"), plural(cfg.Workers, "pipeline goroutine"))
 	check := "checksums not verified (raw files)"
 	if ds.Verified {
@@ -206,7 +207,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		sched = optim.StepLR{StepSize: cfg.StepSize, Gamma: cfg.Gamma}
 	}
 
-	st := &stepper{net: net, opt: opt, device: device, hook: cfg.afterBatch}
+	st := &stepper{net: net, opt: opt, device: device, every: syncEvery(device, cfg.LogInterval), hook: cfg.afterBatch}
 	var last *evalDetail // the latest epoch's test predictions
 	pictures := func() {
 		if cfg.DryRun || len(res.Epochs) == 0 {
@@ -233,6 +234,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 			}
 			return res, err
 		}
+		if err := torch.Synchronize(device); err != nil {
+			return res, err
+		}
 		secs := time.Since(t0).Seconds()
 		ev, detail, err := st.evaluate(testLoader, cfg.DryRun)
 		if err != nil {
@@ -248,6 +252,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		}
 		settle()
 		m.RSSMB, _ = Memory()
+		if device.IsCUDA() {
+			if used, _, err := torch.CUDAMemory(device.Index); err == nil {
+				m.GPUMB = float64(used) / (1 << 20)
+			}
+		}
 		res.Epochs = append(res.Epochs, m)
 		fmt.Fprintf(out, "epoch %2d/%d  lr %.4g  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%% (%d/%d)  %.1f s  %.0f img/s\n",
 			m.Epoch, cfg.Epochs, m.LR, m.TrainLoss, m.TrainAcc, m.TestLoss, m.TestAcc, m.TestCorrect, m.TestTotal, m.Seconds, m.ImgPerSec)
@@ -263,7 +272,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 			Epoch: epoch + 1, Metrics: res.Epochs, WallSeconds: earlier + time.Since(start).Seconds(),
 			Libtorch: res.Libtorch,
 		}
-		if err := writeCheckpoint(filepath.Join(cfg.Out, CheckpointFile), meta, net, opt); err != nil {
+		if err := writeCheckpoint(filepath.Join(cfg.Out, CheckpointFile), meta, net, opt, device); err != nil {
 			return res, err
 		}
 		if err := ctx.Err(); err != nil {
@@ -409,10 +418,10 @@ func duration(secs float64) string {
 
 func writeMetrics(path string, rows []EpochMetrics) error {
 	var b strings.Builder
-	b.WriteString("epoch,lr,train_loss,train_acc,test_loss,test_acc,seconds,img_per_s,rss_mb\n")
+	b.WriteString("epoch,lr,train_loss,train_acc,test_loss,test_acc,seconds,img_per_s,rss_mb,gpu_mb\n")
 	for _, m := range rows {
-		fmt.Fprintf(&b, "%d,%g,%.6f,%.4f,%.6f,%.4f,%.3f,%.1f,%.1f\n",
-			m.Epoch, m.LR, m.TrainLoss, m.TrainAcc, m.TestLoss, m.TestAcc, m.Seconds, m.ImgPerSec, m.RSSMB)
+		fmt.Fprintf(&b, "%d,%g,%.6f,%.4f,%.6f,%.4f,%.3f,%.1f,%.1f,%.1f\n",
+			m.Epoch, m.LR, m.TrainLoss, m.TrainAcc, m.TestLoss, m.TestAcc, m.Seconds, m.ImgPerSec, m.RSSMB, m.GPUMB)
 	}
 	return nn.WriteFileAtomic(path, []byte(b.String()))
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
@@ -16,7 +17,12 @@ type stepper struct {
 	net    *nn.Sequential
 	opt    *optim.SGD
 	device torch.Device
-	hook   func(epoch, batch int, s *stepper)
+	// every is how often (in batches) training reads its running loss and
+	// accuracy back from the device: 1 on the CPU, where reading is free and
+	// a non-finite loss then stops before its update; -log-interval on a GPU,
+	// which should not wait for the host after each batch.
+	every int
+	hook  func(epoch, batch int, s *stepper)
 }
 
 // tally accumulates loss (summed over images) and correct predictions.
@@ -25,56 +31,20 @@ type tally struct {
 	correct, seen int
 }
 
-// toDevice copies a prepared batch into libtorch, once, and moves it to the
-// device. The caller closes both tensors.
+// toDevice copies a prepared batch into libtorch, once, onto the device
+// (through pinned memory and without waiting on a GPU). The caller closes
+// both tensors.
 func toDevice(b *transforms.Batch, d torch.Device) (x, y *torch.Tensor, err error) {
-	x, err = torch.FromSlice(b.X[:b.N*b.W*b.H], b.Shape()...)
+	x, err = torch.FromSliceOn(b.X[:b.N*b.W*b.H], d, b.Shape()...)
 	if err != nil {
 		return nil, nil, err
 	}
-	y, err = torch.FromSlice(b.Y[:b.N], int64(b.N))
+	y, err = torch.FromSliceOn(b.Y[:b.N], d, int64(b.N))
 	if err != nil {
 		x.Close()
 		return nil, nil, err
-	}
-	if d.IsCUDA() {
-		xd, err := x.To(d)
-		x.Close()
-		if err != nil {
-			y.Close()
-			return nil, nil, err
-		}
-		yd, err := y.To(d)
-		y.Close()
-		if err != nil {
-			xd.Close()
-			return nil, nil, err
-		}
-		x, y = xd, yd
 	}
 	return x, y, nil
-}
-
-// countCorrect is the number of rows of log-probabilities whose argmax is the
-// label.
-func countCorrect(out, y *torch.Tensor) (int, error) {
-	pred, err := out.Argmax(1, false)
-	if err != nil {
-		return 0, err
-	}
-	defer pred.Close()
-	eq, err := pred.Eq(y)
-	if err != nil {
-		return 0, err
-	}
-	defer eq.Close()
-	sum, err := eq.Sum()
-	if err != nil {
-		return 0, err
-	}
-	defer sum.Close()
-	n, err := sum.Item()
-	return int(n), err
 }
 
 // errNotFinite reports a NaN or infinite loss.
@@ -82,50 +52,75 @@ type errNotFinite struct {
 	loss         float64
 	epoch, batch int
 	lr           float64
+	every        int // batches between checks (1: this very batch)
 }
 
 func (e *errNotFinite) Error() string {
-	return fmt.Sprintf("the loss is %v at epoch %d, batch %d (lr %g): training diverged; try a smaller -lr", e.loss, e.epoch, e.batch, e.lr)
+	where := fmt.Sprintf("batch %d", e.batch)
+	if e.every > 1 {
+		where = fmt.Sprintf("batches %d–%d", max(1, e.batch-e.every+1), e.batch)
+	}
+	return fmt.Sprintf("the loss is %v at epoch %d, %s (lr %g): training diverged; try a smaller -lr", e.loss, e.epoch, where, e.lr)
 }
 
-// step trains on one batch and returns its mean loss and correct count. A
-// loss that is not finite stops before the update.
-func (s *stepper) step(b *transforms.Batch, epoch int, lr float64) (float64, int, error) {
+// step trains on one batch and adds its loss and correct count to acc on the
+// device. When read is set it reads the batch's loss back and checks the
+// running sum: a loss that is not finite stops before the update.
+func (s *stepper) step(b *transforms.Batch, acc *torch.Tally, read bool) (float64, error) {
 	x, y, err := toDevice(b, s.device)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	defer x.Close()
 	defer y.Close()
 	if err := s.opt.ZeroGrad(); err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	out, err := s.net.Forward(x)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	defer out.Close()
 	loss, err := nn.NLLLoss(out, y)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	defer loss.Close()
-	lv, err := loss.Item()
-	if err != nil {
-		return 0, 0, err
+	if err := acc.Add(loss, out, y, b.N); err != nil {
+		return 0, err
 	}
-	if math.IsNaN(lv) || math.IsInf(lv, 0) {
-		return 0, 0, &errNotFinite{loss: lv, epoch: epoch + 1, batch: b.Index + 1, lr: lr}
+	lv := math.NaN()
+	if read {
+		if lv, err = loss.Item(); err != nil {
+			return 0, err
+		}
+		sum, _, err := acc.Read()
+		if err != nil {
+			return 0, err
+		}
+		if !isFinite(lv) || !isFinite(sum) {
+			if isFinite(lv) {
+				lv = sum
+			}
+			return lv, &errNotFinite{loss: lv}
+		}
 	}
 	if err := loss.Backward(); err != nil {
-		return 0, 0, err
+		return 0, err
 	}
-	if err := s.opt.Step(); err != nil {
-		return 0, 0, err
-	}
-	correct, err := countCorrect(out, y)
-	return lv, correct, err
+	return lv, s.opt.Step()
 }
+
+// syncEvery is stepper.every for a device: every batch on the CPU, every
+// logInterval batches on a GPU.
+func syncEvery(d torch.Device, logInterval int) int {
+	if d.IsCUDA() {
+		return max(1, logInterval)
+	}
+	return 1
+}
+
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // trainEpoch runs one epoch (one batch for a dry run) in training mode. A
 // cancelled context stops it at the next batch boundary.
@@ -134,6 +129,12 @@ func (s *stepper) trainEpoch(ctx context.Context, l *transforms.Loader, epoch in
 	it := l.Epoch(epoch)
 	defer it.Close()
 	var t tally
+	acc, err := torch.NewTally(s.device)
+	if err != nil {
+		return t, err
+	}
+	defer acc.Close()
+	every, batches := max(1, s.every), l.NumBatches()
 	for {
 		if err := ctx.Err(); err != nil {
 			return t, err
@@ -142,17 +143,23 @@ func (s *stepper) trainEpoch(ctx context.Context, l *transforms.Loader, epoch in
 		if !ok {
 			break
 		}
-		loss, correct, err := s.step(b, epoch, lr)
+		read := (b.Index+1)%every == 0 || b.Index+1 == batches || dry
+		loss, err := s.step(b, acc, read)
 		if err != nil {
-			if _, nf := err.(*errNotFinite); nf {
+			var nf *errNotFinite
+			if errors.As(err, &nf) {
+				nf.epoch, nf.batch, nf.lr, nf.every = epoch+1, b.Index+1, lr, every
 				return t, err
 			}
 			return t, fmt.Errorf("epoch %d, batch %d: %w", epoch+1, b.Index+1, err)
 		}
-		t.loss += loss * float64(b.N)
-		t.correct += correct
 		t.seen += b.N
-		p.update(b.Index+1, b.N, loss, t)
+		if read {
+			if t.loss, t.correct, err = acc.Read(); err != nil {
+				return t, err
+			}
+			p.update(b.Index+1, t.seen, loss, t)
+		}
 		if s.hook != nil {
 			s.hook(epoch, b.Index, s)
 		}
@@ -204,12 +211,25 @@ func (d *evalDetail) classAccuracy() []float64 {
 }
 
 // evaluate runs the test set in eval mode without autograd. The loss is
-// summed over images, as pytorch/examples' test loop does; predictions are
-// read back for the pictures and the confusion matrix.
+// summed over images, as pytorch/examples' test loop does. Every batch's
+// log-probabilities and loss stay on the device until the last batch is
+// queued, then come back for the count, the pictures and the confusion
+// matrix (one wait for a GPU, not one per batch).
 func (s *stepper) evaluate(l *transforms.Loader, dry bool) (tally, *evalDetail, error) {
 	s.net.Train(false)
 	var t tally
 	d := &evalDetail{}
+	type pending struct {
+		out, loss *torch.Tensor
+		labels    []uint8
+	}
+	var queued []pending
+	defer func() {
+		for _, q := range queued {
+			q.out.Close()
+			q.loss.Close()
+		}
+	}()
 	err := torch.NoGrad(func() error {
 		it := l.Epoch(0)
 		defer it.Close()
@@ -218,53 +238,69 @@ func (s *stepper) evaluate(l *transforms.Loader, dry bool) (tally, *evalDetail, 
 			if !ok {
 				return nil
 			}
-			loss, err := s.evalBatch(b, d)
+			out, loss, err := s.evalBatch(b)
 			if err != nil {
 				return fmt.Errorf("evaluation: %w", err)
 			}
-			t.loss += loss
-			t.seen += b.N
+			labels := make([]uint8, b.N)
+			for i := range labels {
+				labels[i] = uint8(b.Y[i])
+			}
+			queued = append(queued, pending{out, loss, labels})
 			if dry {
 				return nil
 			}
 		}
 	})
+	if err != nil {
+		return t, d, err
+	}
+	for _, q := range queued {
+		lv, err := q.loss.Item()
+		if err != nil {
+			return t, d, fmt.Errorf("evaluation: %w", err)
+		}
+		logp, err := q.out.Float32s()
+		if err != nil {
+			return t, d, fmt.Errorf("evaluation: %w", err)
+		}
+		t.loss += lv
+		t.seen += len(q.labels)
+		d.add(logp, q.labels)
+	}
 	for i, l := range d.labels {
 		if d.preds[i] == l {
 			t.correct++
 		}
 	}
-	return t, d, err
+	return t, d, nil
 }
 
-// evalBatch adds one batch's predictions to d and returns its summed loss.
-func (s *stepper) evalBatch(b *transforms.Batch, d *evalDetail) (float64, error) {
+// evalBatch runs one batch forward and queues its summed loss; the caller
+// closes both tensors.
+func (s *stepper) evalBatch(b *transforms.Batch) (out, loss *torch.Tensor, err error) {
 	x, y, err := toDevice(b, s.device)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	defer x.Close()
 	defer y.Close()
-	out, err := s.net.Infer(x)
+	out, err = s.net.Infer(x)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	defer out.Close()
-	loss, err := torch.NLLLoss(out, y, torch.ReduceSum)
+	loss, err = torch.NLLLoss(out, y, torch.ReduceSum)
 	if err != nil {
-		return 0, err
+		out.Close()
+		return nil, nil, err
 	}
-	defer loss.Close()
-	lv, err := loss.Item()
-	if err != nil {
-		return 0, err
-	}
-	logp, err := out.Float32s()
-	if err != nil {
-		return 0, err
-	}
-	classes := len(logp) / b.N
-	for i := range b.N {
+	return out, loss, nil
+}
+
+// add records a batch's predictions from its log-probabilities.
+func (d *evalDetail) add(logp []float32, labels []uint8) {
+	classes := len(logp) / len(labels)
+	for i, label := range labels {
 		row := logp[i*classes : (i+1)*classes]
 		best := 0
 		for c, v := range row {
@@ -272,9 +308,8 @@ func (s *stepper) evalBatch(b *transforms.Batch, d *evalDetail) (float64, error)
 				best = c
 			}
 		}
-		d.labels = append(d.labels, uint8(b.Y[i]))
+		d.labels = append(d.labels, label)
 		d.preds = append(d.preds, uint8(best))
 		d.probs = append(d.probs, float32(math.Exp(float64(row[best]))))
 	}
-	return lv, nil
 }

@@ -1,0 +1,75 @@
+package torch
+
+// #include "shim.h"
+import "C"
+
+import "runtime"
+
+// Tally keeps a classifier's running loss sum and correct count as scalars
+// on the device, so a training loop on a GPU reads them back (one host sync)
+// only when it reports, not after every batch.
+type Tally struct {
+	loss, correct *Tensor
+}
+
+// NewTally makes a zeroed tally on device d.
+func NewTally(d Device) (*Tally, error) {
+	loss, err := Zeros(Float64)
+	if err != nil {
+		return nil, err
+	}
+	correct, err := Zeros(Int64)
+	if err != nil {
+		loss.Close()
+		return nil, err
+	}
+	t := &Tally{loss: loss, correct: correct}
+	if d.IsCUDA() {
+		if t.loss, err = loss.To(d); err == nil {
+			t.correct, err = correct.To(d)
+		}
+		loss.Close()
+		correct.Close()
+		if err != nil {
+			t.Close()
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// Add counts a batch of n images: its mean loss (a scalar), the network's
+// log-probabilities (n×classes) and the labels. It queues the work on the
+// device and reads nothing back.
+func (t *Tally) Add(loss, logp, labels *Tensor, n int) error {
+	hs := make([]C.tt_tensor, 5)
+	for i, x := range []*Tensor{t.loss, t.correct, loss, logp, labels} {
+		h, err := x.handle()
+		if err != nil {
+			return err
+		}
+		hs[i] = h
+	}
+	err := check("tally", C.tt_tally_add(hs[0], hs[1], hs[2], hs[3], hs[4], C.int64_t(n)))
+	runtime.KeepAlive(t)
+	runtime.KeepAlive(loss)
+	runtime.KeepAlive(logp)
+	runtime.KeepAlive(labels)
+	return err
+}
+
+// Read returns the summed loss and the correct count so far (this waits for
+// the device).
+func (t *Tally) Read() (loss float64, correct int, err error) {
+	if loss, err = t.loss.Item(); err != nil {
+		return 0, 0, err
+	}
+	c, err := t.correct.Item()
+	return loss, int(c), err
+}
+
+// Close frees the tally's tensors.
+func (t *Tally) Close() {
+	t.loss.Close()
+	t.correct.Close()
+}
