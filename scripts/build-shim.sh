@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Builds torch/shim.cc on its own into OUTDIR/libtinydigits_shim.so, for Go
+# binaries built with -tags shimlib (see torch/link_shimlib.go): the binary
+# names only this library, which in turn names the libtorch it was built
+# against. No Go toolchain is needed here.
+#
+#   bash scripts/build-shim.sh OUTDIR
+#
+# Which libtorch, first that applies:
+#   TORCH_DIR=/path     a folder with include/ and lib/ (an unpacked libtorch
+#                       zip, or PyTorch's Python package folder)
+#   python3 -c 'import torch'  the Python package's libtorch, when its folder
+#                       has include/ (pip wheels do; Debian's python3-torch
+#                       does not)
+#   Debian's libtorch-dev (/usr/include, the default library path)
+# Where that libtorch has CUDA (lib/libtorch_cuda.so), the library links it
+# (with --no-as-needed, as the cuda build tag does) and, when the CUDA
+# runtime's headers are found (CUDA_HOME, /usr/local/cuda, or the nvidia
+# Python packages), asks the runtime for the GPU's name and memory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { echo "build-shim: $*" >&2; }
+die() { say "error: $*"; exit 2; }
+[ $# -eq 1 ] || die "usage: bash scripts/build-shim.sh OUTDIR"
+out=$1
+mkdir -p "$out"
+command -v g++ >/dev/null 2>&1 || die "g++ is needed"
+
+abi=()
+py_torch=""
+if [ -z "${TORCH_DIR:-}" ] && command -v python3 >/dev/null 2>&1; then
+  py_torch=$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null || true)
+  if [ -n "$py_torch" ] && [ -d "$py_torch/include" ]; then
+    TORCH_DIR=$py_torch
+    abi=("-D_GLIBCXX_USE_CXX11_ABI=$(python3 -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')")
+  fi
+fi
+if [ -n "${TORCH_DIR:-}" ]; then
+  [ -f "$TORCH_DIR/include/torch/csrc/api/include/torch/torch.h" ] || die "$TORCH_DIR has no include/torch/csrc/api/include/torch/torch.h"
+  inc=(-I"$TORCH_DIR/include" -I"$TORCH_DIR/include/torch/csrc/api/include")
+  lib=(-L"$TORCH_DIR/lib" -Wl,-rpath,"$TORCH_DIR/lib")
+  libdir=$TORCH_DIR/lib
+  where=$TORCH_DIR
+else
+  [ -f /usr/include/torch/csrc/api/include/torch/torch.h ] || die "no libtorch found: set TORCH_DIR, install PyTorch for python3, or run third_party/install-libtorch.sh"
+  inc=(-I/usr/include/torch/csrc/api/include)
+  lib=()
+  libdir=$(dirname "$(g++ -print-file-name=libtorch.so)")
+  where="Debian's libtorch-dev"
+fi
+
+cuda=()
+if [ -f "$libdir/libtorch_cuda.so" ]; then
+  cuda=(-Wl,--no-as-needed -ltorch_cuda -lc10_cuda -Wl,--as-needed)
+  header=""
+  for d in "${CUDA_HOME:-/nonexistent}/include" /usr/local/cuda/include; do
+    [ -f "$d/cuda_runtime_api.h" ] && { header=$d; break; }
+  done
+  if [ -z "$header" ] && [ -n "$py_torch" ]; then
+    header=$(dirname "$(find "$(dirname "$py_torch")/nvidia" -name cuda_runtime_api.h 2>/dev/null | head -n 1)" 2>/dev/null || true)
+    [ "$header" = "." ] && header=""
+  fi
+  if [ -n "$header" ]; then
+    # The runtime library: the toolkit's, or the one the nvidia packages ship.
+    rt=$(find "$header/../lib64" "$header/../lib" -maxdepth 1 -name 'libcudart.so*' 2>/dev/null | sort | head -n 1 || true)
+    if [ -n "$rt" ]; then
+      cuda+=(-DTT_WITH_CUDA -I"$header" -L"$(dirname "$rt")" -Wl,-rpath,"$(dirname "$rt")" -l:"$(basename "$rt")")
+      say "CUDA runtime headers from $header, library $rt"
+    else
+      say "CUDA runtime headers at $header but no libcudart next to them: no GPU name or memory figures"
+    fi
+  else
+    say "no CUDA runtime headers found (set CUDA_HOME): no GPU name or memory figures"
+  fi
+fi
+
+say "building $out/libtinydigits_shim.so against $where${cuda:+ with CUDA}"
+g++ -std=c++17 -O2 -fPIC -shared -Wno-deprecated-declarations "${abi[@]}" "${inc[@]}" \
+  -o "$out/libtinydigits_shim.so" torch/shim.cc "${lib[@]}" "${cuda[@]}" -ltorch -ltorch_cpu -lc10
+say "ok"

