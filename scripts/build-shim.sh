@@ -14,9 +14,7 @@
 #                       does not)
 #   Debian's libtorch-dev (/usr/include, the default library path)
 # Where that libtorch has CUDA (lib/libtorch_cuda.so), the library links it
-# (with --no-as-needed, as the cuda build tag does) and, when the CUDA
-# runtime's headers are found (CUDA_HOME, /usr/local/cuda, or the nvidia
-# Python packages), asks the runtime for the GPU's name and memory.
+# with --no-as-needed, as the cuda build tag does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,30 +50,20 @@ fi
 
 cuda=()
 if [ -f "$libdir/libtorch_cuda.so" ]; then
+  # As the cuda build tag does: keep libtorch_cuda, which registers libtorch's
+  # CUDA backend from static initialisers that nothing names.
   cuda=(-Wl,--no-as-needed -ltorch_cuda -lc10_cuda -Wl,--as-needed)
-  header=""
-  for d in "${CUDA_HOME:-/nonexistent}/include" /usr/local/cuda/include; do
-    [ -f "$d/cuda_runtime_api.h" ] && { header=$d; break; }
-  done
-  if [ -z "$header" ] && [ -n "$py_torch" ]; then
-    header=$(dirname "$(find "$(dirname "$py_torch")/nvidia" -name cuda_runtime_api.h 2>/dev/null | head -n 1)" 2>/dev/null || true)
-    [ "$header" = "." ] && header=""
-  fi
-  if [ -n "$header" ]; then
-    # The runtime library: the toolkit's, or the one the nvidia packages ship.
-    rt=$(find "$header/../lib64" "$header/../lib" -maxdepth 1 -name 'libcudart.so*' 2>/dev/null | sort | head -n 1 || true)
-    if [ -n "$rt" ]; then
-      cuda+=(-DTT_WITH_CUDA -I"$header" -L"$(dirname "$rt")" -Wl,-rpath,"$(dirname "$rt")" -l:"$(basename "$rt")")
-      say "CUDA runtime headers from $header, library $rt"
-    else
-      say "CUDA runtime headers at $header but no libcudart next to them: no GPU name or memory figures"
-    fi
-  else
-    say "no CUDA runtime headers found (set CUDA_HOME): no GPU name or memory figures"
-  fi
 fi
 
 say "building $out/libtinydigits_shim.so against $where${cuda:+ with CUDA}"
-g++ -std=c++17 -O2 -fPIC -shared -Wno-deprecated-declarations "${abi[@]}" "${inc[@]}" \
-  -o "$out/libtinydigits_shim.so" torch/shim.cc "${lib[@]}" "${cuda[@]}" -ltorch -ltorch_cpu -lc10
+build() {
+  g++ "-std=$1" -O2 -fPIC -shared -Wno-deprecated-declarations "${abi[@]}" "${inc[@]}" \
+    -o "$out/libtinydigits_shim.so" torch/shim.cc "${lib[@]}" "${cuda[@]}" -ltorch -ltorch_cpu -lc10 -ldl
+}
+# C++17 as the Go build uses; a libtorch whose headers need a newer standard
+# gets C++20.
+if ! build c++17 2>"$out/build-shim.log"; then
+  say "C++17 failed (see $out/build-shim.log); trying C++20"
+  build c++20
+fi
 say "ok"

@@ -83,7 +83,11 @@ func ParseDevice(s string) (Device, error) {
 			d.Index = n
 		}
 		if !CUDAAvailable() {
-			return Device{}, fmt.Errorf("device %q: %w: this libtorch (%s) was built without CUDA or sees no GPU; build and run the GPU image from Dockerfile.cuda", s, ErrNoCUDA, Version())
+			why := "this libtorch (" + Version() + ") was built without CUDA or sees no GPU"
+			if !cudaLinked {
+				why += ", and this binary was built without -tags cuda"
+			}
+			return Device{}, fmt.Errorf("device %q: %w: %s; build with -tags cuda against a CUDA libtorch, or run the image from Dockerfile.cuda", s, ErrNoCUDA, why)
 		}
 		if count := CUDADeviceCount(); d.Index >= count {
 			return Device{}, fmt.Errorf("device %q: %w: there are %d GPUs (cuda:0 to cuda:%d)", s, ErrNoCUDA, count, count-1)
@@ -99,9 +103,8 @@ func Synchronize(d Device) error {
 	return check("synchronize", C.tt_synchronize(C.int(d.Type), C.int(d.Index)))
 }
 
-// CUDADeviceName is the GPU's name as the CUDA runtime gives it ("NVIDIA
-// H100 80GB HBM3"); index -1 is the current GPU. It needs a build with the
-// cuda tag.
+// CUDADeviceName is the GPU's name as the CUDA driver gives it ("NVIDIA
+// H100 80GB HBM3"); index -1 is the GPU of this thread's CUDA context.
 func CUDADeviceName(index int) (string, error) {
 	var name *C.char
 	if err := check("cuda device name", C.tt_cuda_device_name(C.int(index), &name)); err != nil {
@@ -112,8 +115,8 @@ func CUDADeviceName(index int) (string, error) {
 }
 
 // CUDAMemory is the GPU's memory in use (by every process, libtorch's cache
-// included) and its total, in bytes, as cudaMemGetInfo reports them. It
-// needs a build with the cuda tag.
+// included; -1 where it cannot be read from this thread) and its total, in
+// bytes, from the CUDA driver. Reading it waits for the GPU's queued work.
 func CUDAMemory(index int) (used, total int64, err error) {
 	var u, t C.int64_t
 	if err := check("cuda memory", C.tt_cuda_memory(C.int(index), &u, &t)); err != nil {

@@ -12,3 +12,6 @@ package torch
 
 // #cgo LDFLAGS: -ltinydigits_shim
 import "C"
+
+// cudaLinked: the shared library links CUDA where its libtorch has it.
+const cudaLinked = true

@@ -16,9 +16,7 @@
 #include <mutex>
 #include <stdexcept>
 
-#ifdef TT_WITH_CUDA
-#include <cuda_runtime_api.h>
-#endif
+#include <dlfcn.h>
 
 #include <cstdlib>
 #ifdef __GLIBC__
@@ -581,41 +579,100 @@ tt_error tt_synchronize(int device_type, int device_index) {
   TT_CATCH
 }
 
-#ifdef TT_WITH_CUDA
+// The GPU's name and memory come from the CUDA driver API, looked up at run
+// time in the driver's libcuda.so.1 (which every CUDA libtorch already
+// uses), so the shim needs neither CUDA headers nor CUDA link flags, and a
+// build without CUDA just reports that there is no driver.
+namespace {
+typedef int (*cu_init_fn)(unsigned int);
+typedef int (*cu_device_get_fn)(int *, int);
+typedef int (*cu_device_get_name_fn)(char *, int, int);
+typedef int (*cu_device_total_mem_fn)(size_t *, int);
+typedef int (*cu_ctx_get_current_fn)(void **);
+typedef int (*cu_ctx_get_device_fn)(int *);
+typedef int (*cu_mem_get_info_fn)(size_t *, size_t *);
+
+struct CudaDriver {
+  cu_init_fn init = nullptr;
+  cu_device_get_fn device_get = nullptr;
+  cu_device_get_name_fn device_get_name = nullptr;
+  cu_device_total_mem_fn device_total_mem = nullptr;
+  cu_ctx_get_current_fn ctx_get_current = nullptr;
+  cu_ctx_get_device_fn ctx_get_device = nullptr;
+  cu_mem_get_info_fn mem_get_info = nullptr;
+  bool ok = false;
+};
+
+const CudaDriver &cuda_driver() {
+  static const CudaDriver d = [] {
+    CudaDriver d;
+    void *h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+    if (h == nullptr) return d;
+    d.init = reinterpret_cast<cu_init_fn>(dlsym(h, "cuInit"));
+    d.device_get = reinterpret_cast<cu_device_get_fn>(dlsym(h, "cuDeviceGet"));
+    d.device_get_name = reinterpret_cast<cu_device_get_name_fn>(dlsym(h, "cuDeviceGetName"));
+    d.device_total_mem = reinterpret_cast<cu_device_total_mem_fn>(dlsym(h, "cuDeviceTotalMem_v2"));
+    d.ctx_get_current = reinterpret_cast<cu_ctx_get_current_fn>(dlsym(h, "cuCtxGetCurrent"));
+    d.ctx_get_device = reinterpret_cast<cu_ctx_get_device_fn>(dlsym(h, "cuCtxGetDevice"));
+    d.mem_get_info = reinterpret_cast<cu_mem_get_info_fn>(dlsym(h, "cuMemGetInfo_v2"));
+    d.ok = d.init && d.device_get && d.device_get_name && d.device_total_mem &&
+           d.ctx_get_current && d.ctx_get_device && d.mem_get_info && d.init(0) == 0;
+    return d;
+  }();
+  return d;
+}
+
+void need_driver(const CudaDriver &d) {
+  if (!d.ok) throw std::runtime_error("no CUDA driver (libcuda.so.1) on this machine");
+}
+
+// cuda_ordinal resolves index -1 to the GPU of the calling thread's CUDA
+// context, or 0.
+int cuda_ordinal(const CudaDriver &d, int index) {
+  if (index >= 0) return index;
+  void *ctx = nullptr;
+  int dev = 0;
+  if (d.ctx_get_current(&ctx) == 0 && ctx != nullptr && d.ctx_get_device(&dev) == 0) return dev;
+  return 0;
+}
+}  // namespace
+
 tt_error tt_cuda_device_name(int device_index, char **name) {
   TT_TRY
-  int dev = device_index;
-  if (dev < 0 && cudaGetDevice(&dev) != cudaSuccess) throw std::runtime_error("no current GPU");
-  cudaDeviceProp prop;
-  cudaError_t e = cudaGetDeviceProperties(&prop, dev);
-  if (e != cudaSuccess) throw std::runtime_error(cudaGetErrorString(e));
-  *name = tt_err(prop.name);
+  const CudaDriver &d = cuda_driver();
+  need_driver(d);
+  int dev = 0;
+  if (d.device_get(&dev, cuda_ordinal(d, device_index)) != 0) throw std::runtime_error("no such GPU");
+  char buf[256] = {0};
+  if (d.device_get_name(buf, sizeof buf - 1, dev) != 0) throw std::runtime_error("cuDeviceGetName failed");
+  *name = tt_err(buf);
   TT_CATCH
 }
 
 tt_error tt_cuda_memory(int device_index, int64_t *used, int64_t *total) {
   TT_TRY
-  int before = 0;
-  if (cudaGetDevice(&before) != cudaSuccess) throw std::runtime_error("no current GPU");
-  int dev = device_index < 0 ? before : device_index;
-  if (dev != before && cudaSetDevice(dev) != cudaSuccess) throw std::runtime_error("cannot select the GPU");
-  size_t free_b = 0, total_b = 0;
-  cudaError_t e = cudaMemGetInfo(&free_b, &total_b);
-  if (dev != before) cudaSetDevice(before);
-  if (e != cudaSuccess) throw std::runtime_error(cudaGetErrorString(e));
-  *used = static_cast<int64_t>(total_b - free_b);
+  const CudaDriver &d = cuda_driver();
+  need_driver(d);
+  int ordinal = cuda_ordinal(d, device_index), dev = 0, ctx_dev = -1;
+  if (d.device_get(&dev, ordinal) != 0) throw std::runtime_error("no such GPU");
+  size_t total_b = 0, free_b = 0;
+  if (d.device_total_mem(&total_b, dev) != 0) throw std::runtime_error("cuDeviceTotalMem failed");
+  // Memory in use needs a context on that GPU on this thread; libtorch's
+  // CUDA runtime makes its primary context current on a thread when the
+  // thread first asks it for anything, so ask it to wait for the GPU.
+  void *ctx = nullptr;
+  if (torch::cuda::is_available() && ordinal < static_cast<int>(torch::cuda::device_count()))
+    torch::cuda::synchronize(ordinal);
+  if (d.ctx_get_current(&ctx) != 0 || ctx == nullptr || d.ctx_get_device(&ctx_dev) != 0 ||
+      ctx_dev != dev) {
+    *used = -1;
+  } else {
+    if (d.mem_get_info(&free_b, &total_b) != 0) throw std::runtime_error("cuMemGetInfo failed");
+    *used = static_cast<int64_t>(total_b - free_b);
+  }
   *total = static_cast<int64_t>(total_b);
   TT_CATCH
 }
-#else
-tt_error tt_cuda_device_name(int, char **) {
-  return tt_err("this build has no CUDA runtime (build with -tags cuda)");
-}
-
-tt_error tt_cuda_memory(int, int64_t *, int64_t *) {
-  return tt_err("this build has no CUDA runtime (build with -tags cuda)");
-}
-#endif
 
 // ---- classifier tally ----
 

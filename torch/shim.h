@@ -170,9 +170,10 @@ tt_error tt_tensor_from_data_on(const void *data, int dtype,
                                 tt_tensor *out);
 /* Waits for the device's queued work (no-op on the CPU). */
 tt_error tt_synchronize(int device_type, int device_index);
-/* The GPU's name and its memory in use and in all (bytes, as the CUDA
- * runtime reports them). Errors where the shim was built without CUDA
- * (the cuda build tag, TT_WITH_CUDA). */
+/* The GPU's name, and its memory in use (by every process, -1 where this
+ * thread has no CUDA context on it yet) and in all, in bytes, from the CUDA
+ * driver (libcuda.so.1, looked up at run time). index -1: the GPU of this
+ * thread's context. Errors where there is no driver. */
 tt_error tt_cuda_device_name(int device_index, char **name);
 tt_error tt_cuda_memory(int device_index, int64_t *used, int64_t *total);
 

@@ -253,7 +253,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		settle()
 		m.RSSMB, _ = Memory()
 		if device.IsCUDA() {
-			if used, _, err := torch.CUDAMemory(device.Index); err == nil {
+			if used, _, err := torch.CUDAMemory(device.Index); err == nil && used >= 0 {
 				m.GPUMB = float64(used) / (1 << 20)
 			}
 		}
