@@ -40,10 +40,16 @@ type Recipe struct {
 	BatchSize int
 	LR        float64
 	Momentum  float64
-	// StepSize and Gamma define StepLR: the lr is multiplied by Gamma every
-	// StepSize epochs. StepSize 0 keeps the lr constant.
+	// Schedule is "step" (StepLR: the lr is multiplied by Gamma every
+	// StepSize epochs), "onecycle" (OneCycleLR stepped every batch, LR the
+	// peak, PctStart the rising fraction) or "constant"; "" means step when
+	// StepSize > 0, else constant.
+	Schedule string
 	StepSize int
 	Gamma    float64
+	PctStart float64
+	// WeightDecay is SGD's L2 penalty (0: none).
+	WeightDecay float64
 	// Rotate is the range of random rotation in degrees (±Rotate); 0 is off.
 	Rotate float64
 }

@@ -68,10 +68,21 @@ func newOptions(c *engine.Config, evalPath *string) *options {
 	g = group("Recipe")
 	g.IntVar(&c.Epochs, "epochs", c.Epochs, recipe("epochs to train", func(r models.Recipe) any { return r.Epochs }))
 	g.IntVar(&c.BatchSize, "batch-size", c.BatchSize, recipe("training batch size", func(r models.Recipe) any { return r.BatchSize }))
-	g.Float64Var(&c.LR, "lr", c.LR, recipe("SGD learning rate", func(r models.Recipe) any { return r.LR }))
+	g.Float64Var(&c.LR, "lr", c.LR, recipe("SGD learning rate (the peak for onecycle)", func(r models.Recipe) any { return r.LR }))
 	g.Float64Var(&c.Momentum, "momentum", c.Momentum, recipe("SGD momentum", func(r models.Recipe) any { return r.Momentum }))
+	g.StringVar(&c.Schedule, "schedule", c.Schedule, recipe("lr schedule: step (StepLR, every epoch), onecycle (OneCycleLR, every batch) or constant", func(r models.Recipe) any {
+		if r.Schedule == "" {
+			if r.StepSize > 0 {
+				return "step"
+			}
+			return "constant"
+		}
+		return r.Schedule
+	}))
 	g.IntVar(&c.StepSize, "step-size", c.StepSize, recipe("StepLR period in epochs, 0 = constant lr", func(r models.Recipe) any { return r.StepSize }))
 	g.Float64Var(&c.Gamma, "gamma", c.Gamma, recipe("StepLR factor", func(r models.Recipe) any { return r.Gamma }))
+	g.Float64Var(&c.PctStart, "pct-start", c.PctStart, "onecycle: fraction of the steps over which the lr rises to its peak")
+	g.Float64Var(&c.WeightDecay, "weight-decay", c.WeightDecay, recipe("SGD weight decay (L2 penalty)", func(r models.Recipe) any { return r.WeightDecay }))
 	g.Float64Var(&c.Rotate, "rotate", c.Rotate, recipe("random rotation in ± degrees, 0 = off", func(r models.Recipe) any { return r.Rotate }))
 	g.Uint64Var(&c.Seed, "seed", c.Seed, "random seed (initialisation, shuffling, augmentation, dropout)")
 
@@ -79,6 +90,7 @@ func newOptions(c *engine.Config, evalPath *string) *options {
 	g.StringVar(&c.DataDir, "data", c.DataDir, "folder with the four MNIST files, flat or in MNIST/raw/ (default: the bundled files, or $TINYDIGITS_DATA)")
 	g.IntVar(&c.TestBatchSize, "test-batch-size", c.TestBatchSize, "evaluation batch size")
 	g.IntVar(&c.Subset, "subset", c.Subset, "train on the first N training images only (0 = all 60,000)")
+	g.IntVar(&c.Holdout, "holdout", c.Holdout, "hold out the last N training images and evaluate on them instead of the test set (for tuning)")
 	g.IntVar(&c.Workers, "workers", c.Workers, "goroutines preparing each batch")
 
 	g = group("Output")

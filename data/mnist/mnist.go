@@ -25,6 +25,19 @@ func (s *Set) Image(i int) []byte { return s.Pixels[i*Rows*Cols : (i+1)*Rows*Col
 // Label returns image i's digit.
 func (s *Set) Label(i int) uint8 { return s.Labels[i] }
 
+// Split holds out the last n images: it returns the others and those n
+// (views, not copies), e.g. a validation set carved from the training set.
+// n must be in [0, Len).
+func (s *Set) Split(n int) (rest, held *Set, err error) {
+	if n < 0 || n >= s.Len() {
+		return nil, nil, fmt.Errorf("mnist: cannot hold out %d of %d images", n, s.Len())
+	}
+	k := s.Len() - n
+	rest = &Set{Pixels: s.Pixels[:k*Rows*Cols:k*Rows*Cols], Labels: s.Labels[:k:k]}
+	held = &Set{Pixels: s.Pixels[k*Rows*Cols:], Labels: s.Labels[k:]}
+	return rest, held, nil
+}
+
 // Subset returns the first n images (all of them when n ≤ 0 or n ≥ Len).
 func (s *Set) Subset(n int) *Set {
 	if n <= 0 || n >= s.Len() {

@@ -253,3 +253,29 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestSplit(t *testing.T) {
+	s := &Set{Pixels: make([]byte, 5*Rows*Cols), Labels: []uint8{0, 1, 2, 3, 4}}
+	for i := range s.Pixels {
+		s.Pixels[i] = byte(i / (Rows * Cols))
+	}
+	rest, held, err := s.Split(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rest.Len() != 3 || held.Len() != 2 || held.Label(0) != 3 || held.Image(1)[0] != 4 || rest.Image(2)[783] != 2 {
+		t.Errorf("split: %d and %d images, held labels %v", rest.Len(), held.Len(), held.Labels)
+	}
+	// The rest cannot grow into the held-out images.
+	if cap(rest.Labels) != 3 || cap(rest.Pixels) != 3*Rows*Cols {
+		t.Error("the rest's slices reach into the held-out images")
+	}
+	for _, n := range []int{-1, 5, 6} {
+		if _, _, err := s.Split(n); err == nil {
+			t.Errorf("Split(%d) accepted", n)
+		}
+	}
+	if rest, held, err := s.Split(0); err != nil || rest.Len() != 5 || held.Len() != 0 {
+		t.Errorf("Split(0): %v", err)
+	}
+}

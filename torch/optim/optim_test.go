@@ -152,3 +152,37 @@ func TestStepLRSequence(t *testing.T) {
 		t.Errorf("constant lr = %v", got)
 	}
 }
+
+// TestOneCycleMatchesPyTorch compares with the learning rates that PyTorch
+// 1.13.1's OneCycleLR (cycle_momentum=False) gave before each step; the
+// script that printed them is in the comment below.
+//
+//	p = torch.nn.Parameter(torch.zeros(1))
+//	opt = torch.optim.SGD([p], lr=mx, momentum=0.9)
+//	s = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=mx, total_steps=total, pct_start=pct, cycle_momentum=False)
+//	for i in range(total): lrs.append(opt.param_groups[0]['lr']); opt.step(); s.step()
+func TestOneCycleMatchesPyTorch(t *testing.T) {
+	cases := []struct {
+		total    int
+		pct, max float64
+		want     map[int]float64
+	}{
+		{100, 0.3, 0.1, map[int]float64{0: 0.0040000000000000036, 1: 0.004281378056590748, 2: 0.00512221332591585, 14: 0.04940133238789996, 28: 0.09971862194340926, 29: 0.1, 30: 0.09994965352845243, 31: 0.09979871550490317, 50: 0.0793893450575732, 98: 5.07464715475788e-05, 99: 4e-07}},
+		{14070, 0.2, 0.2, map[int]float64{0: 0.008000000000000007, 1: 0.008000059868926823, 2: 0.008000239475632637, 2010: 0.16391487568186713, 2812: 0.1999999401310732, 2813: 0.2, 2814: 0.19999999610506836, 2815: 0.19999998442027372, 7035: 0.138242802944957, 14068: 8.038949316516198e-07, 14069: 8e-07}},
+		{37, 0.25, 1, map[int]float64{0: 0.040000000000000036, 1: 0.07438339215228518, 2: 0.17260766170956643, 5: 0.6769926223923624, 7: 0.9466410153543632, 8: 0.9978265228350806, 9: 0.9981987514762861, 10: 0.9902193631033674, 18: 0.725102972001347, 35: 0.0032047233872037847, 36: 4e-06}},
+	}
+	for _, c := range cases {
+		o := optim.DefaultOneCycle
+		o.PctStart = c.pct
+		for step, want := range c.want {
+			if got := o.StepLR(c.max, step, c.total); math.Abs(got-want) > 1e-12*c.max {
+				t.Errorf("total %d, pct %g: step %d: lr %.17g, PyTorch %.17g", c.total, c.pct, step, got, want)
+			}
+		}
+	}
+	for _, bad := range []optim.OneCycle{{PctStart: 0}, {PctStart: 1, DivFactor: 25, FinalDivFactor: 1e4}, {PctStart: 0.3, DivFactor: 0, FinalDivFactor: 1}} {
+		if bad.Validate() == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}

@@ -39,3 +39,45 @@ func NewStepLR(stepSize int, gamma float64) (StepLR, error) {
 func (s StepLR) LR(base float64, epoch int) float64 {
 	return base * math.Pow(s.Gamma, float64(epoch/s.StepSize))
 }
+
+// OneCycle is torch.optim.lr_scheduler.OneCycleLR (two phases, cosine
+// annealing, no momentum cycling), stepped after every batch: the learning
+// rate rises from max/DivFactor to max over the first PctStart of the steps,
+// then falls to max/(DivFactor·FinalDivFactor) at the last step. The base
+// learning rate is the maximum.
+type OneCycle struct {
+	PctStart       float64 // fraction of the steps spent rising (PyTorch: 0.3)
+	DivFactor      float64 // initial lr = max / DivFactor (PyTorch: 25)
+	FinalDivFactor float64 // final lr = initial / FinalDivFactor (PyTorch: 1e4)
+}
+
+// DefaultOneCycle has PyTorch's defaults.
+var DefaultOneCycle = OneCycle{PctStart: 0.3, DivFactor: 25, FinalDivFactor: 1e4}
+
+// Validate checks the fields.
+func (o OneCycle) Validate() error {
+	switch {
+	case o.PctStart <= 0 || o.PctStart >= 1:
+		return fmt.Errorf("onecycle: pct start must be in (0, 1), got %g", o.PctStart)
+	case o.DivFactor <= 0:
+		return fmt.Errorf("onecycle: div factor must be positive, got %g", o.DivFactor)
+	case o.FinalDivFactor <= 0:
+		return fmt.Errorf("onecycle: final div factor must be positive, got %g", o.FinalDivFactor)
+	}
+	return nil
+}
+
+// StepLR is the learning rate for step (0-based) of total steps, as
+// OneCycleLR gives it after step calls to scheduler.step().
+func (o OneCycle) StepLR(max float64, step, total int) float64 {
+	initial := max / o.DivFactor
+	final := initial / o.FinalDivFactor
+	cos := func(start, end, pct float64) float64 {
+		return end + (start-end)/2*(math.Cos(math.Pi*pct)+1)
+	}
+	rise := o.PctStart*float64(total) - 1
+	if float64(step) <= rise {
+		return cos(initial, max, float64(step)/rise)
+	}
+	return cos(max, final, (float64(step)-rise)/(float64(total-1)-rise))
+}

@@ -64,14 +64,22 @@ type recipe struct {
 	StepSize      int     `json:"step_size"`
 	Gamma         float64 `json:"gamma"`
 	Rotate        float64 `json:"rotate"`
+	Schedule      string  `json:"schedule,omitempty"`
+	PctStart      float64 `json:"pct_start,omitempty"`
+	WeightDecay   float64 `json:"weight_decay,omitempty"`
 	Seed          uint64  `json:"seed"`
 	Subset        int     `json:"subset"`
+	Holdout       int     `json:"holdout,omitempty"`
 	Target        float64 `json:"target"`
 	DataDir       string  `json:"data_dir"`
 }
 
 func recipeOf(c Config) recipe {
-	return recipe{c.Epochs, c.BatchSize, c.TestBatchSize, c.LR, c.Momentum, c.StepSize, c.Gamma, c.Rotate, c.Seed, c.Subset, c.Target, c.DataDir}
+	return recipe{
+		Epochs: c.Epochs, BatchSize: c.BatchSize, TestBatchSize: c.TestBatchSize, LR: c.LR, Momentum: c.Momentum,
+		StepSize: c.StepSize, Gamma: c.Gamma, Rotate: c.Rotate, Schedule: c.Schedule, PctStart: c.PctStart,
+		WeightDecay: c.WeightDecay, Seed: c.Seed, Subset: c.Subset, Holdout: c.Holdout, Target: c.Target, DataDir: c.DataDir,
+	}
 }
 
 // writeCheckpoint saves the state after a finished epoch, atomically.

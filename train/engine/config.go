@@ -5,12 +5,14 @@
 package engine
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
 
 	"github.com/tinydigits/tinydigits/models"
+	"github.com/tinydigits/tinydigits/torch/optim"
 )
 
 // Config is one training run. DefaultConfig fills it with an arch's recipe
@@ -25,8 +27,11 @@ type Config struct {
 	TestBatchSize int
 	LR            float64
 	Momentum      float64
-	StepSize      int // StepLR period in epochs; 0 keeps the lr constant
+	Schedule      string // "constant", "step" (StepLR) or "onecycle"; "" = step when StepSize > 0
+	StepSize      int    // StepLR period in epochs
 	Gamma         float64
+	PctStart      float64 // OneCycle: fraction of the steps spent rising
+	WeightDecay   float64
 	Rotate        float64 // ± degrees of random rotation; 0 is off
 
 	Seed    uint64
@@ -35,6 +40,9 @@ type Config struct {
 
 	DataDir string // MNIST folder; "" = the bundled files
 	Subset  int    // train on the first Subset images only (0 = all)
+	// Holdout evaluates on the last Holdout training images instead of the
+	// test set, and trains on the others: for tuning without the test set.
+	Holdout int
 	Out     string // run folder
 
 	LogInterval int // batches between plain progress lines
@@ -100,8 +108,11 @@ func DefaultConfig(arch string) (Config, error) {
 		TestBatchSize: 1000,
 		LR:            r.LR,
 		Momentum:      r.Momentum,
+		Schedule:      r.Schedule,
 		StepSize:      r.StepSize,
 		Gamma:         r.Gamma,
+		PctStart:      cmp.Or(r.PctStart, optim.DefaultOneCycle.PctStart),
+		WeightDecay:   r.WeightDecay,
 		Rotate:        r.Rotate,
 		Seed:          1,
 		Threads:       runtime.NumCPU(),
@@ -135,6 +146,16 @@ func (c *Config) Validate() (models.Arch, error) {
 		return arch, inputErr("-step-size must not be negative, got %d", c.StepSize)
 	case c.StepSize > 0 && c.Gamma <= 0:
 		return arch, inputErr("-gamma must be positive, got %g", c.Gamma)
+	case c.Schedule != "" && c.Schedule != "constant" && c.Schedule != "step" && c.Schedule != "onecycle":
+		return arch, inputErr("-schedule must be constant, step or onecycle, got %q", c.Schedule)
+	case c.schedule() == "step" && c.StepSize < 1:
+		return arch, inputErr("-schedule step needs -step-size ≥ 1, got %d", c.StepSize)
+	case c.schedule() == "onecycle" && (c.PctStart <= 0 || c.PctStart >= 1):
+		return arch, inputErr("-pct-start must be in (0, 1), got %g", c.PctStart)
+	case c.WeightDecay < 0:
+		return arch, inputErr("-weight-decay must not be negative, got %g", c.WeightDecay)
+	case c.Holdout < 0 || c.Holdout >= 60000:
+		return arch, inputErr("-holdout must be in [0, 60000), got %d", c.Holdout)
 	case c.Rotate < 0 || c.Rotate > 180:
 		return arch, inputErr("-rotate must be in [0, 180] degrees, got %g", c.Rotate)
 	case c.Threads < 1:
@@ -153,6 +174,17 @@ func (c *Config) Validate() (models.Arch, error) {
 	return arch, nil
 }
 
+// schedule resolves Schedule: "constant", "step" or "onecycle".
+func (c *Config) schedule() string {
+	if c.Schedule == "" {
+		if c.StepSize > 0 {
+			return "step"
+		}
+		return "constant"
+	}
+	return c.Schedule
+}
+
 // recipeLine describes the resolved recipe, marking overridden values.
 func (c *Config) recipeLine() string {
 	mark := func(name string) string {
@@ -162,8 +194,14 @@ func (c *Config) recipeLine() string {
 		return ""
 	}
 	sched := "constant lr"
-	if c.StepSize > 0 {
+	switch c.schedule() {
+	case "step":
 		sched = fmt.Sprintf("StepLR(step %d%s, gamma %g%s)", c.StepSize, mark("step-size"), c.Gamma, mark("gamma"))
+	case "onecycle":
+		sched = fmt.Sprintf("OneCycle(peak at %g%% of the steps%s)", 100*c.PctStart, mark("pct-start"))
+	}
+	if c.WeightDecay > 0 {
+		sched += fmt.Sprintf(", weight decay %g%s", c.WeightDecay, mark("weight-decay"))
 	}
 	rot := "no augmentation"
 	if c.Rotate > 0 {

@@ -34,7 +34,7 @@ type EpochMetrics struct {
 	Seconds     float64 `json:"seconds"`          // training time of the epoch
 	ImgPerSec   float64 `json:"img_per_s"`        // training images per second
 	RSSMB       float64 `json:"rss_mb"`           // resident memory at the epoch's end
-	GPUMB       float64 `json:"gpu_mb,omitempty"` // GPU memory in use at the epoch's end (cudaMemGetInfo)
+	GPUMB       float64 `json:"gpu_mb,omitempty"` // GPU memory in use at the epoch's end (the CUDA driver's count)
 }
 
 // Result is what a run measured; summary.json holds it.
@@ -60,6 +60,7 @@ type Result struct {
 	DataDir       string         `json:"data_dir"`
 	TrainImages   int            `json:"train_images"`
 	TestImages    int            `json:"test_images"`
+	EvaluatedOn   string         `json:"evaluated_on"` // "test", or "validation": held-out training images
 	ResumedAt     []int          `json:"resumed_after_epochs,omitempty"`
 	FinishedAtUTC string         `json:"finished_at"`
 }
@@ -127,7 +128,14 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	if err != nil {
 		return nil, &InputError{Err: err}
 	}
-	train := ds.Train.Subset(cfg.Subset)
+	train, evalSet, evalName := ds.Train, ds.Test, "test"
+	if cfg.Holdout > 0 {
+		if train, evalSet, err = ds.Train.Split(cfg.Holdout); err != nil {
+			return nil, &InputError{Err: err}
+		}
+		evalName = "validation"
+	}
+	train = train.Subset(cfg.Subset)
 	settle()
 
 	if err := torch.ManualSeed(cfg.Seed); err != nil {
@@ -145,7 +153,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt, err := optim.NewSGD(nn.Parameters(net), optim.SGDConfig{LR: cfg.LR, Momentum: cfg.Momentum})
+	opt, err := optim.NewSGD(nn.Parameters(net), optim.SGDConfig{LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay})
 	if err != nil {
 		return nil, &InputError{Err: err}
 	}
@@ -153,7 +161,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	res := &Result{
 		Arch: arch.Name, Params: nn.NumParams(net), Seed: cfg.Seed, Device: device.String(),
 		Threads: torch.NumThreads(), Libtorch: torch.Version(), Recipe: cfg.recipeLine(),
-		Target: cfg.Target, DataDir: ds.Dir, TrainImages: train.Len(), TestImages: ds.Test.Len(),
+		Target: cfg.Target, DataDir: ds.Dir, TrainImages: train.Len(), TestImages: evalSet.Len(), EvaluatedOn: evalName,
 	}
 	first := 0
 	var earlier float64 // wall time of the runs this one resumes
@@ -174,7 +182,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	if ds.Verified {
 		check = "MD5 verified"
 	}
-	fmt.Fprintf(out, "data: %s (%d train, %d test images; %s)\n", ds.Dir, train.Len(), ds.Test.Len(), check)
+	if cfg.Holdout > 0 {
+		fmt.Fprintf(out, "data: %s (%d train images; the last %d training images held out for validation; the test set unused; %s)\n", ds.Dir, train.Len(), evalSet.Len(), check)
+	} else {
+		fmt.Fprintf(out, "data: %s (%d train, %d test images; %s)\n", ds.Dir, train.Len(), ds.Test.Len(), check)
+	}
 	for _, w := range ds.Warnings {
 		fmt.Fprintf(out, "warning: %s\n", w)
 	}
@@ -196,24 +208,32 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	if err != nil {
 		return nil, &InputError{Err: err}
 	}
-	testLoader, err := transforms.NewLoader(ds.Test, transforms.LoaderConfig{
+	testLoader, err := transforms.NewLoader(evalSet, transforms.LoaderConfig{
 		BatchSize: cfg.TestBatchSize, Transform: transforms.MNISTNormalize, Workers: cfg.Workers,
 	})
 	if err != nil {
 		return nil, &InputError{Err: err}
 	}
 	var sched optim.Schedule = optim.Constant{}
-	if cfg.StepSize > 0 {
+	var lrAt func(step int) float64 // a schedule stepped every batch
+	switch cfg.schedule() {
+	case "step":
 		sched = optim.StepLR{StepSize: cfg.StepSize, Gamma: cfg.Gamma}
+	case "onecycle":
+		oc := optim.DefaultOneCycle
+		oc.PctStart = cfg.PctStart
+		total := cfg.Epochs * trainLoader.NumBatches()
+		lrAt = func(step int) float64 { return oc.StepLR(cfg.LR, step, total) }
+		sched = perEpoch{lrAt, trainLoader.NumBatches()}
 	}
 
-	st := &stepper{net: net, opt: opt, device: device, every: syncEvery(device, cfg.LogInterval), hook: cfg.afterBatch}
+	st := &stepper{net: net, opt: opt, device: device, every: syncEvery(device, cfg.LogInterval), lrAt: lrAt, hook: cfg.afterBatch}
 	var last *evalDetail // the latest epoch's test predictions
 	pictures := func() {
 		if cfg.DryRun || len(res.Epochs) == 0 {
 			return
 		}
-		if err := writePictures(cfg, res.Epochs, last, ds.Test); err != nil {
+		if err := writePictures(cfg, res.Epochs, last, evalSet); err != nil {
 			fmt.Fprintf(out, "warning: pictures: %v\n", err)
 		}
 	}
@@ -258,8 +278,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 			}
 		}
 		res.Epochs = append(res.Epochs, m)
-		fmt.Fprintf(out, "epoch %2d/%d  lr %.4g  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%% (%d/%d)  %.1f s  %.0f img/s\n",
-			m.Epoch, cfg.Epochs, m.LR, m.TrainLoss, m.TrainAcc, m.TestLoss, m.TestAcc, m.TestCorrect, m.TestTotal, m.Seconds, m.ImgPerSec)
+		fmt.Fprintf(out, "epoch %2d/%d  lr %.4g  train loss %.4f acc %.2f%%  %s loss %.4f acc %.2f%% (%d/%d)  %.1f s  %.0f img/s\n",
+			m.Epoch, cfg.Epochs, m.LR, m.TrainLoss, m.TrainAcc, evalName, m.TestLoss, m.TestAcc, m.TestCorrect, m.TestTotal, m.Seconds, m.ImgPerSec)
 		if cfg.DryRun {
 			fmt.Fprintln(out, "dry run: one training and one test batch ran; nothing written")
 			return res, nil
@@ -304,10 +324,14 @@ func resumeConfig(given Config, ck *checkpoint, dir string) (Config, error) {
 	cfg.Arch, cfg.Out, cfg.Resume = ck.meta.Arch, dir, ""
 	cfg.Epochs, cfg.BatchSize, cfg.TestBatchSize = r.Epochs, r.BatchSize, r.TestBatchSize
 	cfg.LR, cfg.Momentum, cfg.StepSize, cfg.Gamma, cfg.Rotate = r.LR, r.Momentum, r.StepSize, r.Gamma, r.Rotate
+	cfg.Schedule, cfg.PctStart, cfg.WeightDecay, cfg.Holdout = r.Schedule, r.PctStart, r.WeightDecay, r.Holdout
 	cfg.Seed, cfg.Subset, cfg.Target, cfg.DataDir = r.Seed, r.Subset, r.Target, r.DataDir
 	for name := range given.Overridden {
 		switch name {
 		case "epochs":
+			if cfg.schedule() == "onecycle" && given.Epochs != r.Epochs {
+				return cfg, inputErr("resume: %s uses a OneCycle schedule, which spans its %d epochs; -epochs cannot change", dir, r.Epochs)
+			}
 			cfg.Epochs = given.Epochs
 		case "data":
 			cfg.DataDir = given.DataDir
@@ -321,7 +345,8 @@ func resumeConfig(given Config, ck *checkpoint, dir string) (Config, error) {
 			if filepath.Clean(given.Out) != filepath.Clean(dir) {
 				return cfg, inputErr("resume: a resumed run stays in its folder %s; -out %s does not apply", dir, given.Out)
 			}
-		case "batch-size", "test-batch-size", "lr", "momentum", "step-size", "gamma", "rotate", "seed", "subset":
+		case "batch-size", "test-batch-size", "lr", "momentum", "step-size", "gamma", "rotate", "seed", "subset",
+			"schedule", "pct-start", "weight-decay", "holdout":
 			return cfg, inputErr("resume: -%s cannot change when resuming: the run keeps the recipe it started with", name)
 		case "dry-run", "overwrite":
 			return cfg, inputErr("resume: -%s does not go with -resume", name)
@@ -397,7 +422,7 @@ func (r *Result) report(out io.Writer, cfg Config) {
 	if len(accs) == 1 {
 		last = fmt.Sprintf("last epoch %s%%; ≥ %.2f%%", accs[0], cfg.Target)
 	}
-	fmt.Fprintf(out, "best test accuracy %.2f%% (epoch %d); %s: %s\n", r.BestTestAcc, r.BestEpoch, last, verdict)
+	fmt.Fprintf(out, "best %s accuracy %.2f%% (epoch %d); %s: %s\n", r.EvaluatedOn, r.BestTestAcc, r.BestEpoch, last, verdict)
 	fmt.Fprintf(out, "%s parameters, %s wall time; wrote %s\n", models.Thousands(r.Params), duration(r.WallSeconds), cfg.Out)
 }
 

@@ -22,8 +22,20 @@ type stepper struct {
 	// a non-finite loss then stops before its update; -log-interval on a GPU,
 	// which should not wait for the host after each batch.
 	every int
-	hook  func(epoch, batch int, s *stepper)
+	// lrAt, when set, gives the learning rate of every training step
+	// (0-based over the whole run), for schedules stepped every batch.
+	lrAt func(step int) float64
+	hook func(epoch, batch int, s *stepper)
 }
+
+// perEpoch reports a per-batch schedule's rate at each epoch's first step,
+// for the epoch lines and metrics.
+type perEpoch struct {
+	lrAt    func(step int) float64
+	batches int
+}
+
+func (p perEpoch) LR(_ float64, epoch int) float64 { return p.lrAt(epoch * p.batches) }
 
 // tally accumulates loss (summed over images) and correct predictions.
 type tally struct {
@@ -144,6 +156,10 @@ func (s *stepper) trainEpoch(ctx context.Context, l *transforms.Loader, epoch in
 			break
 		}
 		read := (b.Index+1)%every == 0 || b.Index+1 == batches || dry
+		if s.lrAt != nil {
+			lr = s.lrAt(epoch*batches + b.Index)
+			s.opt.SetLR(lr)
+		}
 		loss, err := s.step(b, acc, read)
 		if err != nil {
 			var nf *errNotFinite
