@@ -33,7 +33,7 @@ func (s *Set) Split(n int) (rest, held *Set, err error) {
 		return nil, nil, fmt.Errorf("mnist: cannot hold out %d of %d images", n, s.Len())
 	}
 	k := s.Len() - n
-	rest = &Set{Pixels: s.Pixels[:k*Rows*Cols:k*Rows*Cols], Labels: s.Labels[:k:k]}
+	rest = &Set{Pixels: s.Pixels[: k*Rows*Cols : k*Rows*Cols], Labels: s.Labels[:k:k]}
 	held = &Set{Pixels: s.Pixels[k*Rows*Cols:], Labels: s.Labels[k:]}
 	return rest, held, nil
 }
