@@ -223,6 +223,14 @@ func init() {
 			return gapFirst(block{bn: true, bnAffine: true, dropout: 0.05})
 		},
 	})
+	Register(Arch{
+		Name:        "tiny",
+		Description: "step2's layout at width 9 without Dropout: six 3×3 convs, BatchNorm, two max-pools, GAP; OneCycle lr",
+		Params:      3897, // (81+18) + 4·(729+18) + 810
+		Recipe: Recipe{Epochs: 15, BatchSize: 32, LR: 0.05, Momentum: 0.9,
+			Schedule: "onecycle", PctStart: 0.25, Rotate: 7},
+		layers: func() []nn.Spec { return layout(9, block{bn: true, bnAffine: true}) },
+	})
 }
 
 // PyTorch writes the architecture as Python code that builds the same

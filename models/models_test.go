@@ -11,11 +11,11 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	if got := Names(); !slices.Equal(got, []string{"step1", "step2", "step3"}) {
+	if got := Names(); !slices.Equal(got, []string{"step1", "step2", "step3", "tiny"}) {
 		t.Errorf("Names = %v", got)
 	}
 	_, err := Lookup("step9")
-	if err == nil || !strings.Contains(err.Error(), "step1, step2, step3") {
+	if err == nil || !strings.Contains(err.Error(), "step1, step2, step3, tiny") {
 		t.Errorf("unknown arch: %v", err)
 	}
 }
@@ -26,6 +26,7 @@ func TestParameterCounts(t *testing.T) {
 		"step1": 320 + 4*9248 + 2890,             // 40,202
 		"step2": (126 + 28) + 4*(1764+28) + 1260, // 8,582
 		"step3": 8582 - 5*28,                     // 8,442
+		"tiny":  (81 + 18) + 4*(729+18) + 810,    // 3,897: step2's layout at width 9, conv6 9→10
 	} {
 		net, err := New(name)
 		if err != nil {
@@ -114,6 +115,7 @@ func TestLayerChoices(t *testing.T) {
 		{"step1", 6, 6, 0, 0, 0, 2},
 		{"step2", 6, 0, 5, 5, 1, 2},
 		{"step3", 7, 0, 6, 6, 1, 2}, // conv6 as a block, a 1×1 conv after GAP
+		{"tiny", 6, 0, 5, 5, 0, 2},
 	} {
 		a, _ := Lookup(tc.name)
 		convs, biased, bns, affine, dropouts, pools := count(a.Layers())

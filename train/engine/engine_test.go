@@ -31,7 +31,7 @@ func TestValidateErrors(t *testing.T) {
 		change func(*Config)
 		want   string
 	}{
-		{func(c *Config) { c.Arch = "step9" }, "step1, step2, step3"},
+		{func(c *Config) { c.Arch = "step9" }, "step1, step2, step3, tiny"},
 		{func(c *Config) { c.Epochs = 0 }, "-epochs"},
 		{func(c *Config) { c.BatchSize = 0 }, "-batch-size"},
 		{func(c *Config) { c.Rotate = -1 }, "-rotate"},
