@@ -18,25 +18,8 @@ import (
 	"strings"
 
 	"github.com/tinydigits/tinydigits/models"
+	"github.com/tinydigits/tinydigits/train/engine"
 )
-
-// summary is the part of train's summary.json the table needs.
-type summary struct {
-	Arch        string    `json:"arch"`
-	Params      int64     `json:"params"`
-	Seed        uint64    `json:"seed"`
-	Device      string    `json:"device"`
-	Threads     int       `json:"threads"`
-	Recipe      string    `json:"recipe"`
-	EvaluatedOn string    `json:"evaluated_on"`
-	TestImages  int       `json:"test_images"`
-	Target      float64   `json:"target"`
-	BestTestAcc float64   `json:"best_test_acc"`
-	BestEpoch   int       `json:"best_epoch"`
-	Last3       []float64 `json:"last3_test_acc"`
-	Consistent  bool      `json:"consistent"`
-	WallSeconds float64   `json:"wall_seconds"`
-}
 
 // meanStd is the mean and the sample standard deviation (0 for one value).
 func meanStd(xs []float64) (mean, std float64) {
@@ -66,17 +49,17 @@ func main() {
 
 func table(w io.Writer, dir string) error {
 	paths, _ := filepath.Glob(filepath.Join(dir, "seed*", "summary.json"))
-	var runs []summary
+	var runs []engine.Result
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		var s summary
+		var s engine.Result // what train wrote as summary.json
 		if err := json.Unmarshal(data, &s); err != nil {
 			return fmt.Errorf("%s: %v", p, err)
 		}
-		if len(s.Last3) == 0 {
+		if len(s.LastTestAccs) == 0 {
 			return fmt.Errorf("%s: no finished epochs", p)
 		}
 		runs = append(runs, s)
@@ -102,9 +85,9 @@ func table(w io.Writer, dir string) error {
 	var best, last, lowest, walls []float64
 	held := 0
 	for _, r := range runs {
-		low := r.Last3[0]
-		parts := make([]string, len(r.Last3))
-		for i, a := range r.Last3 {
+		low := r.LastTestAccs[0]
+		parts := make([]string, len(r.LastTestAccs))
+		for i, a := range r.LastTestAccs {
 			parts[i] = fmt.Sprintf("%.2f", a)
 			low = min(low, a)
 			last = append(last, a)

@@ -32,15 +32,9 @@ func Bench(ctx context.Context, cfg Config, warmup, batches int) (BenchResult, e
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if !cfg.SystemMalloc {
-		torch.KeepFreedMemory()
-	}
-	device, err := torch.ParseDevice(cfg.Device)
+	device, err := startLibtorch(cfg, cfg.Threads)
 	if err != nil {
-		return BenchResult{}, &InputError{Err: err}
-	}
-	if err := torch.SetNumThreads(cfg.Threads); err != nil {
-		return BenchResult{}, &InputError{Err: err}
+		return BenchResult{}, err
 	}
 	ds, err := mnist.Load(cfg.DataDir)
 	if err != nil {
@@ -61,11 +55,7 @@ func Bench(ctx context.Context, cfg Config, warmup, batches int) (BenchResult, e
 		return BenchResult{}, err
 	}
 	defer opt.Close()
-	var tf transforms.Transform = transforms.MNISTNormalize
-	if cfg.Rotate > 0 {
-		tf = transforms.Compose{transforms.RandomRotation{Degrees: cfg.Rotate}, transforms.MNISTNormalize}
-	}
-	train, err := transforms.NewLoader(ds.Train, transforms.LoaderConfig{BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Transform: tf, Workers: cfg.Workers})
+	train, err := transforms.NewLoader(ds.Train, transforms.LoaderConfig{BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Transform: trainTransform(cfg), Workers: cfg.Workers})
 	if err != nil {
 		return BenchResult{}, err
 	}

@@ -100,9 +100,6 @@ func archBeside(path string) (string, error) {
 func Evaluate(ctx context.Context, path string, cfg Config, out io.Writer) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if !cfg.SystemMalloc {
-		torch.KeepFreedMemory()
-	}
 	arch := ""
 	if cfg.Overridden["arch"] {
 		arch = cfg.Arch
@@ -110,12 +107,9 @@ func Evaluate(ctx context.Context, path string, cfg Config, out io.Writer) error
 	if cfg.TestBatchSize < 1 {
 		return inputErr("-test-batch-size must be at least 1, got %d", cfg.TestBatchSize)
 	}
-	device, err := torch.ParseDevice(cfg.Device)
+	device, err := startLibtorch(cfg, max(1, cfg.Threads))
 	if err != nil {
-		return &InputError{Err: err}
-	}
-	if err := torch.SetNumThreads(max(1, cfg.Threads)); err != nil {
-		return &InputError{Err: err}
+		return err
 	}
 	net, a, err := LoadModel(path, arch)
 	if err != nil {

@@ -113,16 +113,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	// run on one thread.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if !cfg.SystemMalloc {
-		torch.KeepFreedMemory()
-	}
-
-	device, err := torch.ParseDevice(cfg.Device)
+	device, err := startLibtorch(cfg, cfg.Threads)
 	if err != nil {
-		return nil, &InputError{Err: err}
-	}
-	if err := torch.SetNumThreads(cfg.Threads); err != nil {
-		return nil, &InputError{Err: err}
+		return nil, err
 	}
 	ds, err := mnist.Load(cfg.DataDir)
 	if err != nil {
@@ -198,12 +191,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		fmt.Fprint(out, summary.String())
 	}
 
-	var tf transforms.Transform = transforms.MNISTNormalize
-	if cfg.Rotate > 0 {
-		tf = transforms.Compose{transforms.RandomRotation{Degrees: cfg.Rotate}, transforms.MNISTNormalize}
-	}
 	trainLoader, err := transforms.NewLoader(train, transforms.LoaderConfig{
-		BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Transform: tf, Workers: cfg.Workers,
+		BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Transform: trainTransform(cfg), Workers: cfg.Workers,
 	})
 	if err != nil {
 		return nil, &InputError{Err: err}
@@ -312,6 +301,32 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	}
 	res.report(out, cfg)
 	return res, nil
+}
+
+// startLibtorch prepares libtorch for a run on the calling (locked) OS
+// thread: malloc settings, the device, the thread count. A bad device or
+// thread count is an InputError.
+func startLibtorch(cfg Config, threads int) (torch.Device, error) {
+	if !cfg.SystemMalloc {
+		torch.KeepFreedMemory()
+	}
+	device, err := torch.ParseDevice(cfg.Device)
+	if err != nil {
+		return device, &InputError{Err: err}
+	}
+	if err := torch.SetNumThreads(threads); err != nil {
+		return device, &InputError{Err: err}
+	}
+	return device, nil
+}
+
+// trainTransform is the training pipeline's per-image transform: rotation
+// when the recipe has it, then MNIST normalisation.
+func trainTransform(cfg Config) transforms.Transform {
+	if cfg.Rotate > 0 {
+		return transforms.Compose{transforms.RandomRotation{Degrees: cfg.Rotate}, transforms.MNISTNormalize}
+	}
+	return transforms.MNISTNormalize
 }
 
 // resumeConfig is the checkpoint's configuration with the overrides a

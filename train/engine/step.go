@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -110,11 +111,10 @@ func (s *stepper) step(b *transforms.Batch, acc *torch.Tally, read bool) (float6
 		if err != nil {
 			return 0, err
 		}
-		if !isFinite(lv) || !isFinite(sum) {
-			if isFinite(lv) {
-				lv = sum
-			}
-			return lv, &errNotFinite{loss: lv}
+		// The batch's own loss, or the sum when an earlier unread batch
+		// went bad.
+		if bad := cmp.Or(nonFinite(lv), nonFinite(sum)); bad != 0 {
+			return 0, &errNotFinite{loss: bad}
 		}
 	}
 	if err := loss.Backward(); err != nil {
@@ -132,7 +132,13 @@ func syncEvery(d torch.Device, logInterval int) int {
 	return 1
 }
 
-func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+// nonFinite returns v when it is NaN or infinite, else 0.
+func nonFinite(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return v
+	}
+	return 0
+}
 
 // trainEpoch runs one epoch (one batch for a dry run) in training mode. A
 // cancelled context stops it at the next batch boundary.
