@@ -2,6 +2,7 @@ package torch_test
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,25 +28,13 @@ func TestFromSliceOn(t *testing.T) {
 		}
 		back := keep(t)(x.To(torch.CPU))
 		got, err := back.Float32s()
-		if err != nil || !slicesEqual(got, data) {
+		if err != nil || !slices.Equal(got, data) {
 			t.Errorf("%v: round trip %v, %v", d, got, err)
 		}
 		if _, err := torch.FromSliceOn(data, d, 4, 2); err == nil {
 			t.Errorf("%v: 6 values accepted for shape [4 2]", d)
 		}
 	}
-}
-
-func slicesEqual(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestTally checks the device-side running sums against the same sums done

@@ -14,28 +14,16 @@ type Tally struct {
 
 // NewTally makes a zeroed tally on device d.
 func NewTally(d Device) (*Tally, error) {
-	loss, err := Zeros(Float64)
+	loss, err := FromSliceOn([]float64{0}, d)
 	if err != nil {
 		return nil, err
 	}
-	correct, err := Zeros(Int64)
+	correct, err := FromSliceOn([]int64{0}, d)
 	if err != nil {
 		loss.Close()
 		return nil, err
 	}
-	t := &Tally{loss: loss, correct: correct}
-	if d.IsCUDA() {
-		if t.loss, err = loss.To(d); err == nil {
-			t.correct, err = correct.To(d)
-		}
-		loss.Close()
-		correct.Close()
-		if err != nil {
-			t.Close()
-			return nil, err
-		}
-	}
-	return t, nil
+	return &Tally{loss: loss, correct: correct}, nil
 }
 
 // Add counts a batch of n images: its mean loss (a scalar), the network's
