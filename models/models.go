@@ -54,6 +54,18 @@ type Recipe struct {
 	Rotate float64
 }
 
+// ScheduleName resolves a recipe's Schedule: "" means "step" when stepSize
+// is positive, else "constant".
+func ScheduleName(schedule string, stepSize int) string {
+	if schedule != "" {
+		return schedule
+	}
+	if stepSize > 0 {
+		return "step"
+	}
+	return "constant"
+}
+
 // Arch is a registered architecture.
 type Arch struct {
 	Name        string

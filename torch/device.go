@@ -126,7 +126,7 @@ func CUDAMemory(index int) (used, total int64, err error) {
 }
 
 // Describe names a device for a banner: "cpu", or "cuda:0 (NVIDIA H100 80GB
-// HBM3, 79.1 GiB)" where the build can ask the CUDA runtime.
+// HBM3, 79.1 GiB)" where the CUDA driver answers.
 func Describe(d Device) string {
 	if !d.IsCUDA() {
 		return d.String()

@@ -71,13 +71,7 @@ func newOptions(c *engine.Config, evalPath *string) *options {
 	g.Float64Var(&c.LR, "lr", c.LR, recipe("SGD learning rate (the peak for onecycle)", func(r models.Recipe) any { return r.LR }))
 	g.Float64Var(&c.Momentum, "momentum", c.Momentum, recipe("SGD momentum", func(r models.Recipe) any { return r.Momentum }))
 	g.StringVar(&c.Schedule, "schedule", c.Schedule, recipe("lr schedule: step (StepLR, every epoch), onecycle (OneCycleLR, every batch) or constant", func(r models.Recipe) any {
-		if r.Schedule == "" {
-			if r.StepSize > 0 {
-				return "step"
-			}
-			return "constant"
-		}
-		return r.Schedule
+		return models.ScheduleName(r.Schedule, r.StepSize)
 	}))
 	g.IntVar(&c.StepSize, "step-size", c.StepSize, recipe("StepLR period in epochs, 0 = constant lr", func(r models.Recipe) any { return r.StepSize }))
 	g.Float64Var(&c.Gamma, "gamma", c.Gamma, recipe("StepLR factor", func(r models.Recipe) any { return r.Gamma }))

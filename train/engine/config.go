@@ -175,15 +175,7 @@ func (c *Config) Validate() (models.Arch, error) {
 }
 
 // schedule resolves Schedule: "constant", "step" or "onecycle".
-func (c *Config) schedule() string {
-	if c.Schedule == "" {
-		if c.StepSize > 0 {
-			return "step"
-		}
-		return "constant"
-	}
-	return c.Schedule
-}
+func (c *Config) schedule() string { return models.ScheduleName(c.Schedule, c.StepSize) }
 
 // recipeLine describes the resolved recipe, marking overridden values.
 func (c *Config) recipeLine() string {
