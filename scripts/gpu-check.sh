@@ -17,6 +17,8 @@
 #   3. evaluates that run's model.pt on the CPU (a GPU-saved file must load
 #      anywhere and give the same count),
 #   4. trains step3 for 1 epoch on the CPU for comparison,
+#   5. times the seed's PyTorch loop (scripts/bench/seed.py) on the same GPU,
+#      900 batches of 64 after 20 warm-up batches, for a Go/Python ratio,
 # and prints a table of accuracy, epoch time, img/s and GPU memory, also
 # written to $OUT/gpu-check.md (OUT defaults to runs/gpu-check).
 # GPU_CHECK_DEVICE and GPU_CHECK_EPOCHS (cuda, 15) let the script rehearse
@@ -65,25 +67,41 @@ log "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), 
 log "PyTorch: $(python3 -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda)' 2>/dev/null || echo unknown)"
 log ""
 
-bash scripts/build-shim.sh "$build/lib"
+if ! bash scripts/build-shim.sh "$build/lib"; then
+  cp "$build/lib/build-shim.log" "$out/" 2>/dev/null || true
+  die "the shim did not build against this machine's libtorch (C++17 errors in $out/build-shim.log)"
+fi
 export LD_LIBRARY_PATH="$PWD/$build/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export TINYDIGITS_DATA="$PWD/$build/data"
 bin=$PWD/$build/bin
 device=${GPU_CHECK_DEVICE:-cuda}
 epochs=${GPU_CHECK_EPOCHS:-15}
 
-say "1/4 device tests"
+say "1/5 device tests"
 (cd torch && "$bin/torch.test" -test.v -test.count=1 \
   -test.run 'TestFromSliceOn|TestTally|TestDeviceHelpers|TestRNGStateOnDevices|TestParseDevice') | tee "$out/device-tests.txt"
 
-say "2/4 step3 on $device, $epochs epochs"
+say "2/5 step3 on $device, $epochs epochs"
 "$bin/train" -arch step3 -device "$device" -epochs "$epochs" -out "$out/step3-cuda" -overwrite -quiet | tee "$out/step3-cuda.txt"
 
-say "3/4 the GPU run's model.pt, evaluated on the CPU"
+say "3/5 the GPU run's model.pt, evaluated on the CPU"
 "$bin/train" -eval "$out/step3-cuda/model.pt" -device cpu | tee "$out/eval-cpu.txt"
 
-say "4/4 step3 on the CPU, 1 epoch"
+say "4/5 step3 on the CPU, 1 epoch"
 "$bin/train" -arch step3 -device cpu -epochs 1 -out "$out/step3-cpu" -overwrite -quiet | tee "$out/step3-cpu.txt"
+
+say "5/5 the seed's PyTorch loop on $device"
+py=none
+ref=$(mktemp -d)
+mkdir -p "$ref/MNIST/raw"
+for f in "$build/data"/*-ubyte.gz; do gunzip -c "$f" >"$ref/MNIST/raw/$(basename "$f" .gz)"; done
+"$bin/train" -arch step3 -pytorch >"$ref/step3.py"
+if python3 scripts/bench/seed.py "$ref" "$ref/step3.py" "$(nproc)" 20 900 "$device" >"$out/python.json"; then
+  py=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["train_img_per_s"]))' "$out/python.json")
+else
+  say "the PyTorch reference failed; the Go figures stand on their own"
+fi
+rm -rf "$ref"
 
 table() { # metrics.csv → markdown rows
   awk -F, -v dev="$2" 'NR > 1 { printf "| %s | %d | %.2f | %.2f | %.1f | %.0f | %.0f |\n", dev, $1, $4, $6, $7, $8, $10 }' "$1"
@@ -96,4 +114,9 @@ table "$out/step3-cpu/metrics.csv" "cpu ($(nproc) threads)" | tee -a "$report"
 log ""
 log "$(grep -E '^(best|last|[0-9,]+ parameters)' "$out/step3-cuda.txt" | sed "s/^/$device: /")"
 log "CPU evaluation of the GPU-trained model.pt: $(grep '^accuracy' "$out/eval-cpu.txt")"
+first=$((epochs > 1 ? 2 : 1))
+go_ips=$(awk -F, -v first="$first" 'NR > first { s += $8; n++ } END { if (n) printf "%.0f", s / n }' "$out/step3-cuda/metrics.csv")
+loader="no loader worker processes"
+[ "$device" = cpu ] || loader="1 loader worker, pinned memory"
+log "training img/s on $device, mean of epochs $first-$epochs: Go $go_ips; the seed's PyTorch loop (batch 64, $loader): $py"
 say "wrote $report"
