@@ -42,9 +42,9 @@ func (m *Module) Close() {
 }
 
 // NewConv2d makes torch::nn::Conv2d with square kernels.
-func NewConv2d(in, out, kernel, stride, padding int, bias bool) (*Module, error) {
+func NewConv2d(in, out, kernel, stride, padding, groups int, bias bool) (*Module, error) {
 	var h C.tt_module
-	e := C.tt_conv2d(C.int64_t(in), C.int64_t(out), C.int64_t(kernel), C.int64_t(stride), C.int64_t(padding), cbool(bias), &h)
+	e := C.tt_conv2d(C.int64_t(in), C.int64_t(out), C.int64_t(kernel), C.int64_t(stride), C.int64_t(padding), C.int64_t(groups), cbool(bias), &h)
 	return newModule("Conv2d", e, h)
 }
 

@@ -298,11 +298,12 @@ tt_error tt_cross_entropy(tt_tensor logits, tt_tensor target, int reduction,
 void tt_module_free(tt_module m) { delete static_cast<torch::nn::AnyModule *>(m); }
 
 tt_error tt_conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride,
-                   int64_t padding, int bias, tt_module *outm) {
+                   int64_t padding, int64_t groups, int bias, tt_module *outm) {
   TT_TRY
   *outm = wrap_module(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
                                             .stride(stride)
                                             .padding(padding)
+                                            .groups(groups)
                                             .bias(bias != 0)));
   TT_CATCH
 }

@@ -100,7 +100,7 @@ tt_error tt_cross_entropy(tt_tensor logits, tt_tensor target, int reduction,
 /* ---- modules (libtorch's torch::nn modules behind one handle type) ---- */
 void tt_module_free(tt_module m);
 tt_error tt_conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride,
-                   int64_t padding, int bias, tt_module *outm);
+                   int64_t padding, int64_t groups, int bias, tt_module *outm);
 tt_error tt_batchnorm2d(int64_t features, double eps, double momentum,
                         int affine, tt_module *outm);
 tt_error tt_dropout(double p, tt_module *outm);

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tinydigits/tinydigits/models"
+	"github.com/tinydigits/tinydigits/torch/optim"
 	"github.com/tinydigits/tinydigits/train/engine"
 )
 
@@ -39,6 +41,20 @@ type options struct {
 	groups  []flagGroup
 	fs      *pflag.FlagSet
 	pytorch bool
+}
+
+// pctStartUsage names the pct_start of each arch whose recipe is OneCycle,
+// and OneCycle's own default for the others.
+func pctStartUsage() string {
+	var parts []string
+	for _, n := range models.Names() {
+		a, _ := models.Lookup(n)
+		if models.ScheduleName(a.Recipe.Schedule, a.Recipe.StepSize) == "onecycle" {
+			parts = append(parts, fmt.Sprintf("%s %v", n, cmp.Or(a.Recipe.PctStart, optim.DefaultOneCycle.PctStart)))
+		}
+	}
+	parts = append(parts, fmt.Sprintf("%v for the others", optim.DefaultOneCycle.PctStart))
+	return fmt.Sprintf("onecycle: fraction of the steps over which the lr rises to its peak (default: the arch's recipe: %s)", strings.Join(parts, ", "))
 }
 
 // newOptions registers the flags on c and evalPath, with their values as
@@ -75,7 +91,7 @@ func newOptions(c *engine.Config, evalPath *string) *options {
 	}))
 	g.IntVar(&c.StepSize, "step-size", c.StepSize, recipe("StepLR period in epochs, 0 = constant lr", func(r models.Recipe) any { return r.StepSize }))
 	g.Float64Var(&c.Gamma, "gamma", c.Gamma, recipe("StepLR factor", func(r models.Recipe) any { return r.Gamma }))
-	g.Float64Var(&c.PctStart, "pct-start", c.PctStart, "onecycle: fraction of the steps over which the lr rises to its peak")
+	g.Float64Var(&c.PctStart, "pct-start", c.PctStart, pctStartUsage())
 	g.Float64Var(&c.WeightDecay, "weight-decay", c.WeightDecay, recipe("SGD weight decay (L2 penalty)", func(r models.Recipe) any { return r.WeightDecay }))
 	g.Float64Var(&c.Rotate, "rotate", c.Rotate, recipe("random rotation in ± degrees, 0 = off", func(r models.Recipe) any { return r.Rotate }))
 	g.Uint64Var(&c.Seed, "seed", c.Seed, "random seed (initialisation, shuffling, augmentation, dropout)")
@@ -143,7 +159,7 @@ func isLetter(b byte) bool { return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 
 // (their text names each arch's value) and the run folder follows the arch.
 func helpConfig() engine.Config {
 	c, _ := engine.DefaultConfig("step3")
-	c.Epochs, c.BatchSize, c.LR, c.Momentum, c.StepSize, c.Gamma, c.Rotate = 0, 0, 0, 0, 0, 0, 0
+	c.Epochs, c.BatchSize, c.LR, c.Momentum, c.StepSize, c.Gamma, c.Rotate, c.PctStart = 0, 0, 0, 0, 0, 0, 0, 0
 	c.Threads, c.Out = 0, ""
 	return c
 }

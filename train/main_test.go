@@ -87,6 +87,10 @@ func TestCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "--batch-size") || !strings.Contains(out, "step3 64") {
 		t.Errorf("-h: exit %d\n%s", code, out)
 	}
+	// tiny's recipe peaks at 25% of the steps; step3's 0.3 must not show as everyone's default.
+	if !strings.Contains(out, "recipe: tiny 0.25, 0.3 for the others)\n") {
+		t.Errorf("-h: -pct-start does not give the arch's recipe:\n%s", out)
+	}
 	if _, err := os.Stat("runs"); err == nil {
 		t.Error("a test run wrote runs/ into the source tree")
 	}

@@ -36,18 +36,24 @@ type Spec interface {
 }
 
 // Conv2d is a 2-D convolution with square kernels (torch.nn.Conv2d).
-// Stride 0 means 1. NoBias leaves out the bias (bias=False).
+// Stride 0 means 1. Groups splits the channels into that many independent
+// convolutions (0 means 1; Groups = In = Out is a depthwise convolution); it
+// must divide In and Out. NoBias leaves out the bias (bias=False).
 type Conv2d struct {
-	In, Out, Kernel, Stride, Padding int
-	NoBias                           bool
+	In, Out, Kernel, Stride, Padding, Groups int
+	NoBias                                   bool
 }
 
 func (c Conv2d) stride() int { return or(c.Stride, 1) }
+func (c Conv2d) groups() int { return or(c.Groups, 1) }
 
 func (c Conv2d) String() string {
 	s := fmt.Sprintf("Conv2d(%d, %d, kernel_size=(%d, %d), stride=(%d, %d)", c.In, c.Out, c.Kernel, c.Kernel, c.stride(), c.stride())
 	if c.Padding != 0 {
 		s += fmt.Sprintf(", padding=(%d, %d)", c.Padding, c.Padding)
+	}
+	if c.groups() != 1 {
+		s += fmt.Sprintf(", groups=%d", c.groups())
 	}
 	if c.NoBias {
 		s += ", bias=False"
@@ -56,10 +62,13 @@ func (c Conv2d) String() string {
 }
 
 func (c Conv2d) build() (*torch.Module, error) {
-	if c.In < 1 || c.Out < 1 || c.Kernel < 1 || c.Stride < 0 || c.Padding < 0 {
-		return nil, fmt.Errorf("nn: %v: channels and kernel must be positive, stride and padding not negative", c)
+	if c.In < 1 || c.Out < 1 || c.Kernel < 1 || c.Stride < 0 || c.Padding < 0 || c.Groups < 0 {
+		return nil, fmt.Errorf("nn: %v: channels and kernel must be positive, stride, padding and groups not negative", c)
 	}
-	return torch.NewConv2d(c.In, c.Out, c.Kernel, c.stride(), c.Padding, !c.NoBias)
+	if c.In%c.groups() != 0 || c.Out%c.groups() != 0 {
+		return nil, fmt.Errorf("nn: %v: groups must divide the input and output channels", c)
+	}
+	return torch.NewConv2d(c.In, c.Out, c.Kernel, c.stride(), c.Padding, c.groups(), !c.NoBias)
 }
 
 // BatchNorm2d normalises each channel over the batch (torch.nn.BatchNorm2d).

@@ -106,6 +106,23 @@ func TestConv2dByHand(t *testing.T) {
 	}
 }
 
+func TestGroupedConv2dByHand(t *testing.T) {
+	// Depthwise: two channels, each with its own 2×2 kernel and nothing mixed.
+	conv := layer(t, nn.Conv2d{In: 2, Out: 2, Kernel: 2, Groups: 2, NoBias: true})
+	w := conv.NamedParameters()[0].Tensor
+	if !slices.Equal(w.Shape(), []int64{2, 1, 2, 2}) {
+		t.Fatalf("depthwise weight shape %v, want [2 1 2 2]", w.Shape())
+	}
+	set(t, w, 1, 2, 3, 4, 1, 0, 0, -1)
+	x := keep(t)(torch.FromSlice([]float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}, 1, 2, 3, 3))
+	out := keep(t)(conv.Forward(x))
+	// Channel 0 as in TestConv2dByHand; channel 1 is x[i,j] − x[i+1,j+1] = −4 everywhere.
+	want := []float32{37, 47, 67, 77, -4, -4, -4, -4}
+	if got := floats(t, out); !slices.Equal(out.Shape(), []int64{1, 2, 2, 2}) || !near(got, want, 1e-5) {
+		t.Errorf("depthwise conv = %v %v, want %v", out.Shape(), got, want)
+	}
+}
+
 func TestPooling(t *testing.T) {
 	x := keep(t)(torch.FromSlice([]float32{
 		1, 5, 2, 0,
@@ -247,6 +264,8 @@ func TestInvalidSpecs(t *testing.T) {
 	for _, s := range []nn.Spec{
 		nn.Conv2d{In: 0, Out: 1, Kernel: 3},
 		nn.Conv2d{In: 1, Out: 1, Kernel: 3, Padding: -1},
+		nn.Conv2d{In: 4, Out: 6, Kernel: 3, Groups: 4},
+		nn.Conv2d{In: 4, Out: 4, Kernel: 3, Groups: -1},
 		nn.BatchNorm2d{},
 		nn.Dropout{P: 1},
 		nn.Dropout{P: -0.1},
@@ -318,6 +337,7 @@ func TestSpecStrings(t *testing.T) {
 		want string
 	}{
 		{nn.Conv2d{In: 1, Out: 14, Kernel: 3, Padding: 1, NoBias: true}, "Conv2d(1, 14, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)"},
+		{nn.Conv2d{In: 8, Out: 8, Kernel: 3, Padding: 1, Groups: 8, NoBias: true}, "Conv2d(8, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), groups=8, bias=False)"},
 		{nn.BatchNorm2d{Features: 14}, "BatchNorm2d(14, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)"},
 		{nn.MaxPool2d{Kernel: 2}, "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)"},
 		{nn.Dropout{P: 0.05}, "Dropout(p=0.05, inplace=False)"},
