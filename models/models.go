@@ -50,6 +50,9 @@ type Recipe struct {
 	PctStart float64
 	// WeightDecay is SGD's L2 penalty (0: none).
 	WeightDecay float64
+	// LabelSmoothing spreads that much of each training target evenly over
+	// the classes (0: none); evaluation losses stay plain NLL.
+	LabelSmoothing float64
 	// Rotate is the range of random rotation in degrees (±Rotate); 0 is off.
 	Rotate float64
 }

@@ -286,6 +286,24 @@ tt_error tt_nll_loss(tt_tensor logp, tt_tensor target, int reduction, tt_tensor 
   *out = wrap(at::nll_loss(T(logp), T(target), {}, reduction));
   TT_CATCH
 }
+// As torch.nn.functional.cross_entropy with label_smoothing on
+// log-probabilities: (1 - eps) · NLL + eps · (the mean of -logp over the
+// classes), per sample, then reduced.
+tt_error tt_nll_loss_smoothed(tt_tensor logp, tt_tensor target, double eps, int reduction,
+                              tt_tensor *out) {
+  TT_TRY
+  const at::Tensor &lp = T(logp);
+  if (eps == 0) {  // exactly NLLLoss, by the same kernel
+    *out = wrap(at::nll_loss(lp, T(target), {}, reduction));
+    return nullptr;
+  }
+  at::Tensor per = at::nll_loss(lp, T(target), {}, at::Reduction::None) * (1 - eps) -
+                   lp.mean(1) * eps;
+  *out = wrap(reduction == at::Reduction::None ? per
+              : reduction == at::Reduction::Sum ? per.sum()
+                                                : per.mean());
+  TT_CATCH
+}
 tt_error tt_cross_entropy(tt_tensor logits, tt_tensor target, int reduction,
                           tt_tensor *out) {
   TT_TRY

@@ -94,6 +94,8 @@ tt_error tt_mean(tt_tensor t, tt_tensor *out);
 /* reduction: 0 none, 1 mean, 2 sum (at::Reduction). */
 tt_error tt_nll_loss(tt_tensor logp, tt_tensor target, int reduction,
                      tt_tensor *out);
+tt_error tt_nll_loss_smoothed(tt_tensor logp, tt_tensor target, double eps, int reduction,
+                              tt_tensor *out);
 tt_error tt_cross_entropy(tt_tensor logits, tt_tensor target, int reduction,
                           tt_tensor *out);
 

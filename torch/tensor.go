@@ -396,6 +396,16 @@ func NLLLoss(logp, target *Tensor, r Reduction) (*Tensor, error) {
 	})
 }
 
+// NLLLossSmoothed is NLLLoss with label smoothing eps: each sample's loss
+// is (1-eps)·NLL + eps·(the mean of -logp over the C classes), the target
+// spread as PyTorch's cross_entropy(..., label_smoothing=eps) spreads it.
+// eps 0 gives NLLLoss.
+func NLLLossSmoothed(logp, target *Tensor, eps float64, r Reduction) (*Tensor, error) {
+	return binary("nll_loss", logp, target, func(a, b C.tt_tensor, out *C.tt_tensor) C.tt_error {
+		return C.tt_nll_loss_smoothed(a, b, C.double(eps), C.int(r), out)
+	})
+}
+
 // CrossEntropy is log-softmax followed by NLLLoss, on raw scores [N,C].
 func CrossEntropy(logits, target *Tensor, r Reduction) (*Tensor, error) {
 	return binary("cross_entropy", logits, target, func(a, b C.tt_tensor, out *C.tt_tensor) C.tt_error {

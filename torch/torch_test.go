@@ -167,6 +167,51 @@ func TestNLLLossMatchesFormula(t *testing.T) {
 	}
 }
 
+func TestNLLLossSmoothed(t *testing.T) {
+	// By hand, per sample: (1 − 0.1)·NLL + 0.1·mean_j(−logp[i, j]).
+	lp := keep(t)(torch.FromSlice([]float32{-0.5, -1.2, -2.0, -3.0, -0.1, -2.5}, 2, 3))
+	tgt := keep(t)(torch.FromSlice([]int64{2, 1}, 2))
+	s0, s1 := 0.9*2.0+0.1*3.7/3, 0.9*0.1+0.1*5.6/3
+	for _, tc := range []struct {
+		r    torch.Reduction
+		want []float64
+	}{
+		{torch.ReduceMean, []float64{(s0 + s1) / 2}},
+		{torch.ReduceSum, []float64{s0 + s1}},
+		{torch.ReduceNone, []float64{s0, s1}},
+	} {
+		got, _ := keep(t)(torch.NLLLossSmoothed(lp, tgt, 0.1, tc.r)).Float64s()
+		for i := range tc.want {
+			if math.Abs(got[i]-tc.want[i]) > 1e-6 {
+				t.Errorf("reduction %d: loss = %v, want %v", tc.r, got, tc.want)
+			}
+		}
+	}
+	// log_softmax of torch.randn(4, 10) (generator seed 0) and
+	// F.cross_entropy(logp, [3, 0, 9, 5], label_smoothing=0.2) as PyTorch
+	// 1.13.1 printed them.
+	logp := []float32{
+		-3.313417911529541, -3.339938163757324, -2.4381566047668457, -2.621457099914551, -1.3388677835464478,
+		-1.4955689907073975, -2.5035910606384277, -4.302797317504883, -1.8653032779693604, -3.4509129524230957,
+		-2.3976829051971436, -2.4395322799682617, -2.6278247833251953, -1.5100082159042358, -1.6308889389038086,
+		-2.9949440956115723, -4.100319862365723, -4.443597316741943, -2.1810154914855957, -1.954157829284668,
+		-2.095933675765991, -4.249868392944336, -3.0361335277557373, -0.8417671322822571, -2.9106364250183105,
+		-3.437321424484253, -2.132051944732666, -2.435145854949951, -2.868734121322632, -3.3735194206237793,
+		-1.891958236694336, -2.3413491249084473, -1.6269952058792114, -2.7456841468811035, -4.03035831451416,
+		-2.8350048065185547, -3.3482937812805176, -3.136923313140869, -4.411212921142578, -1.1235755681991577,
+	}
+	lp2 := keep(t)(torch.FromSlice(logp, 4, 10))
+	t2 := keep(t)(torch.FromSlice([]int64{3, 0, 9, 5}, 4))
+	if got, _ := keep(t)(torch.NLLLossSmoothed(lp2, t2, 0.2, torch.ReduceMean)).Item(); math.Abs(got-2.7846450805664062) > 1e-5 {
+		t.Errorf("smoothed loss = %v, want PyTorch's 2.7846450805664062", got)
+	}
+	// eps 0 is NLLLoss.
+	plain, _ := keep(t)(torch.NLLLoss(lp2, t2, torch.ReduceMean)).Item()
+	if got, _ := keep(t)(torch.NLLLossSmoothed(lp2, t2, 0, torch.ReduceMean)).Item(); got != plain {
+		t.Errorf("eps 0: %v, NLLLoss %v", got, plain)
+	}
+}
+
 func TestLibtorchErrorIsAnError(t *testing.T) {
 	a := keep(t)(torch.FromSlice([]float32{1, 2}, 2))
 	b := keep(t)(torch.FromSlice([]float32{1, 2, 3}, 3))

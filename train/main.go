@@ -93,6 +93,7 @@ func newOptions(c *engine.Config, evalPath *string) *options {
 	g.Float64Var(&c.Gamma, "gamma", c.Gamma, recipe("StepLR factor", func(r models.Recipe) any { return r.Gamma }))
 	g.Float64Var(&c.PctStart, "pct-start", c.PctStart, pctStartUsage())
 	g.Float64Var(&c.WeightDecay, "weight-decay", c.WeightDecay, recipe("SGD weight decay (L2 penalty)", func(r models.Recipe) any { return r.WeightDecay }))
+	g.Float64Var(&c.LabelSmoothing, "label-smoothing", c.LabelSmoothing, recipe("share of each training target spread evenly over the classes (as PyTorch's label_smoothing)", func(r models.Recipe) any { return r.LabelSmoothing }))
 	g.Float64Var(&c.Rotate, "rotate", c.Rotate, recipe("random rotation in ± degrees, 0 = off", func(r models.Recipe) any { return r.Rotate }))
 	g.Uint64Var(&c.Seed, "seed", c.Seed, "random seed (initialisation, shuffling, augmentation, dropout)")
 

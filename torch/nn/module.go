@@ -274,6 +274,12 @@ func NLLLoss(logp, target *torch.Tensor) (*torch.Tensor, error) {
 	return torch.NLLLoss(logp, target, torch.ReduceMean)
 }
 
+// NLLLossSmoothed is the mean NLL loss with label smoothing eps (see
+// torch.NLLLossSmoothed); eps 0 is NLLLoss.
+func NLLLossSmoothed(logp, target *torch.Tensor, eps float64) (*torch.Tensor, error) {
+	return torch.NLLLossSmoothed(logp, target, eps, torch.ReduceMean)
+}
+
 // CrossEntropy is the mean of NLLLoss(log_softmax(logits)) (torch.nn.functional.cross_entropy).
 func CrossEntropy(logits, target *torch.Tensor) (*torch.Tensor, error) {
 	return torch.CrossEntropy(logits, target, torch.ReduceMean)

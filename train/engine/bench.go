@@ -63,7 +63,7 @@ func Bench(ctx context.Context, cfg Config, warmup, batches int) (BenchResult, e
 	if err != nil {
 		return BenchResult{}, err
 	}
-	st := &stepper{net: net, opt: opt, device: device}
+	st := &stepper{net: net, opt: opt, device: device, smoothing: cfg.LabelSmoothing}
 	net.Train(true)
 	res := BenchResult{Threads: torch.NumThreads(), TrainBatches: batches}
 	acc, err := torch.NewTally(device)

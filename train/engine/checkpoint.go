@@ -56,29 +56,30 @@ type checkpointMeta struct {
 
 // recipe is the part of Config that a resumed run must keep.
 type recipe struct {
-	Epochs        int     `json:"epochs"`
-	BatchSize     int     `json:"batch_size"`
-	TestBatchSize int     `json:"test_batch_size"`
-	LR            float64 `json:"lr"`
-	Momentum      float64 `json:"momentum"`
-	StepSize      int     `json:"step_size"`
-	Gamma         float64 `json:"gamma"`
-	Rotate        float64 `json:"rotate"`
-	Schedule      string  `json:"schedule,omitempty"`
-	PctStart      float64 `json:"pct_start,omitempty"`
-	WeightDecay   float64 `json:"weight_decay,omitempty"`
-	Seed          uint64  `json:"seed"`
-	Subset        int     `json:"subset"`
-	Holdout       int     `json:"holdout,omitempty"`
-	Target        float64 `json:"target"`
-	DataDir       string  `json:"data_dir"`
+	Epochs         int     `json:"epochs"`
+	BatchSize      int     `json:"batch_size"`
+	TestBatchSize  int     `json:"test_batch_size"`
+	LR             float64 `json:"lr"`
+	Momentum       float64 `json:"momentum"`
+	StepSize       int     `json:"step_size"`
+	Gamma          float64 `json:"gamma"`
+	Rotate         float64 `json:"rotate"`
+	Schedule       string  `json:"schedule,omitempty"`
+	PctStart       float64 `json:"pct_start,omitempty"`
+	WeightDecay    float64 `json:"weight_decay,omitempty"`
+	LabelSmoothing float64 `json:"label_smoothing,omitempty"`
+	Seed           uint64  `json:"seed"`
+	Subset         int     `json:"subset"`
+	Holdout        int     `json:"holdout,omitempty"`
+	Target         float64 `json:"target"`
+	DataDir        string  `json:"data_dir"`
 }
 
 func recipeOf(c Config) recipe {
 	return recipe{
 		Epochs: c.Epochs, BatchSize: c.BatchSize, TestBatchSize: c.TestBatchSize, LR: c.LR, Momentum: c.Momentum,
 		StepSize: c.StepSize, Gamma: c.Gamma, Rotate: c.Rotate, Schedule: c.Schedule, PctStart: c.PctStart,
-		WeightDecay: c.WeightDecay, Seed: c.Seed, Subset: c.Subset, Holdout: c.Holdout, Target: c.Target, DataDir: c.DataDir,
+		WeightDecay: c.WeightDecay, LabelSmoothing: c.LabelSmoothing, Seed: c.Seed, Subset: c.Subset, Holdout: c.Holdout, Target: c.Target, DataDir: c.DataDir,
 	}
 }
 

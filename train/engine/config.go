@@ -22,17 +22,18 @@ type Config struct {
 	Device string // cpu, cuda, cuda:N or auto
 
 	// The recipe.
-	Epochs        int
-	BatchSize     int
-	TestBatchSize int
-	LR            float64
-	Momentum      float64
-	Schedule      string // "constant", "step" (StepLR) or "onecycle"; "" = step when StepSize > 0
-	StepSize      int    // StepLR period in epochs
-	Gamma         float64
-	PctStart      float64 // OneCycle: fraction of the steps spent rising
-	WeightDecay   float64
-	Rotate        float64 // ± degrees of random rotation; 0 is off
+	Epochs         int
+	BatchSize      int
+	TestBatchSize  int
+	LR             float64
+	Momentum       float64
+	Schedule       string // "constant", "step" (StepLR) or "onecycle"; "" = step when StepSize > 0
+	StepSize       int    // StepLR period in epochs
+	Gamma          float64
+	PctStart       float64 // OneCycle: fraction of the steps spent rising
+	WeightDecay    float64
+	LabelSmoothing float64 // training loss only; evaluation stays plain NLL
+	Rotate         float64 // ± degrees of random rotation; 0 is off
 
 	Seed    uint64
 	Threads int // libtorch intra-op threads
@@ -101,26 +102,27 @@ func DefaultConfig(arch string) (Config, error) {
 	}
 	r := a.Recipe
 	return Config{
-		Arch:          a.Name,
-		Device:        "auto",
-		Epochs:        r.Epochs,
-		BatchSize:     r.BatchSize,
-		TestBatchSize: 1000,
-		LR:            r.LR,
-		Momentum:      r.Momentum,
-		Schedule:      r.Schedule,
-		StepSize:      r.StepSize,
-		Gamma:         r.Gamma,
-		PctStart:      cmp.Or(r.PctStart, optim.DefaultOneCycle.PctStart),
-		WeightDecay:   r.WeightDecay,
-		Rotate:        r.Rotate,
-		Seed:          1,
-		Threads:       runtime.NumCPU(),
-		Workers:       1,
-		Out:           filepath.Join("runs", a.Name),
-		LogInterval:   100,
-		SaveModel:     true,
-		Target:        99.4,
+		Arch:           a.Name,
+		Device:         "auto",
+		Epochs:         r.Epochs,
+		BatchSize:      r.BatchSize,
+		TestBatchSize:  1000,
+		LR:             r.LR,
+		Momentum:       r.Momentum,
+		Schedule:       r.Schedule,
+		StepSize:       r.StepSize,
+		Gamma:          r.Gamma,
+		PctStart:       cmp.Or(r.PctStart, optim.DefaultOneCycle.PctStart),
+		WeightDecay:    r.WeightDecay,
+		LabelSmoothing: r.LabelSmoothing,
+		Rotate:         r.Rotate,
+		Seed:           1,
+		Threads:        runtime.NumCPU(),
+		Workers:        1,
+		Out:            filepath.Join("runs", a.Name),
+		LogInterval:    100,
+		SaveModel:      true,
+		Target:         99.4,
 	}, nil
 }
 
@@ -154,6 +156,8 @@ func (c *Config) Validate() (models.Arch, error) {
 		return arch, inputErr("-pct-start must be in (0, 1), got %g", c.PctStart)
 	case c.WeightDecay < 0:
 		return arch, inputErr("-weight-decay must not be negative, got %g", c.WeightDecay)
+	case c.LabelSmoothing < 0 || c.LabelSmoothing >= 1:
+		return arch, inputErr("-label-smoothing must be in [0, 1), got %g", c.LabelSmoothing)
 	case c.Holdout < 0 || c.Holdout >= 60000:
 		return arch, inputErr("-holdout must be in [0, 60000), got %d", c.Holdout)
 	case c.Rotate < 0 || c.Rotate > 180:
@@ -194,6 +198,9 @@ func (c *Config) recipeLine() string {
 	}
 	if c.WeightDecay > 0 {
 		sched += fmt.Sprintf(", weight decay %g%s", c.WeightDecay, mark("weight-decay"))
+	}
+	if c.LabelSmoothing > 0 {
+		sched += fmt.Sprintf(", label smoothing %g%s", c.LabelSmoothing, mark("label-smoothing"))
 	}
 	rot := "no augmentation"
 	if c.Rotate > 0 {

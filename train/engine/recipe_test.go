@@ -19,6 +19,8 @@ func TestRecipeFlagErrors(t *testing.T) {
 		{func(c *Config) { c.Schedule, c.StepSize = "step", 0 }, "-step-size"},
 		{func(c *Config) { c.Schedule, c.PctStart = "onecycle", 1 }, "-pct-start"},
 		{func(c *Config) { c.WeightDecay = -1e-4 }, "-weight-decay"},
+		{func(c *Config) { c.LabelSmoothing = 1 }, "-label-smoothing"},
+		{func(c *Config) { c.LabelSmoothing = -0.1 }, "-label-smoothing"},
 		{func(c *Config) { c.Holdout = 60000 }, "-holdout"},
 		{func(c *Config) { c.Holdout = -1 }, "-holdout"},
 	} {
@@ -38,14 +40,14 @@ func TestRecipeFlagErrors(t *testing.T) {
 func TestHoldoutAndOneCycle(t *testing.T) {
 	c := config(t, "step3")
 	c.Subset, c.Holdout, c.Epochs, c.Threads = 640, 500, 3, 2
-	c.Schedule, c.PctStart, c.LR, c.WeightDecay = "onecycle", 0.4, 0.05, 1e-4
+	c.Schedule, c.PctStart, c.LR, c.WeightDecay, c.LabelSmoothing = "onecycle", 0.4, 0.05, 1e-4, 0.1
 	var out bytes.Buffer
 	res, err := Run(context.Background(), c, &out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	text := out.String()
-	for _, want := range []string{"the last 500 training images held out", "validation loss", "best validation accuracy", "OneCycle(peak at 40% of the steps)", "weight decay 0.0001"} {
+	for _, want := range []string{"the last 500 training images held out", "validation loss", "best validation accuracy", "OneCycle(peak at 40% of the steps)", "weight decay 0.0001", "label smoothing 0.1"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
@@ -71,5 +73,9 @@ func TestHoldoutAndOneCycle(t *testing.T) {
 	r.Epochs, r.Holdout, r.Overridden = 3, 0, map[string]bool{"holdout": true}
 	if _, err := Run(context.Background(), r, &bytes.Buffer{}); !IsInputError(err) || !strings.Contains(err.Error(), "-holdout") {
 		t.Errorf("changing -holdout on resume: %v", err)
+	}
+	r.Holdout, r.LabelSmoothing, r.Overridden = 500, 0, map[string]bool{"label-smoothing": true}
+	if _, err := Run(context.Background(), r, &bytes.Buffer{}); !IsInputError(err) || !strings.Contains(err.Error(), "-label-smoothing") {
+		t.Errorf("changing -label-smoothing on resume: %v", err)
 	}
 }

@@ -216,7 +216,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		sched = perEpoch{lrAt, trainLoader.NumBatches()}
 	}
 
-	st := &stepper{net: net, opt: opt, device: device, every: syncEvery(device, cfg.LogInterval), lrAt: lrAt, hook: cfg.afterBatch}
+	st := &stepper{net: net, opt: opt, device: device, every: syncEvery(device, cfg.LogInterval), lrAt: lrAt,
+		smoothing: cfg.LabelSmoothing, hook: cfg.afterBatch}
 	var last *evalDetail // the latest epoch's test predictions
 	pictures := func() {
 		if cfg.DryRun || len(res.Epochs) == 0 {
@@ -340,6 +341,7 @@ func resumeConfig(given Config, ck *checkpoint, dir string) (Config, error) {
 	cfg.Epochs, cfg.BatchSize, cfg.TestBatchSize = r.Epochs, r.BatchSize, r.TestBatchSize
 	cfg.LR, cfg.Momentum, cfg.StepSize, cfg.Gamma, cfg.Rotate = r.LR, r.Momentum, r.StepSize, r.Gamma, r.Rotate
 	cfg.Schedule, cfg.PctStart, cfg.WeightDecay, cfg.Holdout = r.Schedule, r.PctStart, r.WeightDecay, r.Holdout
+	cfg.LabelSmoothing = r.LabelSmoothing
 	cfg.Seed, cfg.Subset, cfg.Target, cfg.DataDir = r.Seed, r.Subset, r.Target, r.DataDir
 	for name := range given.Overridden {
 		switch name {
@@ -361,7 +363,7 @@ func resumeConfig(given Config, ck *checkpoint, dir string) (Config, error) {
 				return cfg, inputErr("resume: a resumed run stays in its folder %s; -out %s does not apply", dir, given.Out)
 			}
 		case "batch-size", "test-batch-size", "lr", "momentum", "step-size", "gamma", "rotate", "seed", "subset",
-			"schedule", "pct-start", "weight-decay", "holdout":
+			"schedule", "pct-start", "weight-decay", "label-smoothing", "holdout":
 			return cfg, inputErr("resume: -%s cannot change when resuming: the run keeps the recipe it started with", name)
 		case "dry-run", "overwrite":
 			return cfg, inputErr("resume: -%s does not go with -resume", name)

@@ -26,7 +26,9 @@ type stepper struct {
 	// lrAt, when set, gives the learning rate of every training step
 	// (0-based over the whole run), for schedules stepped every batch.
 	lrAt func(step int) float64
-	hook func(epoch, batch int, s *stepper)
+	// smoothing is the training loss's label smoothing (0: plain NLL).
+	smoothing float64
+	hook      func(epoch, batch int, s *stepper)
 }
 
 // perEpoch reports a per-batch schedule's rate at each epoch's first step,
@@ -94,7 +96,7 @@ func (s *stepper) step(b *transforms.Batch, acc *torch.Tally, read bool) (float6
 		return 0, err
 	}
 	defer out.Close()
-	loss, err := nn.NLLLoss(out, y)
+	loss, err := nn.NLLLossSmoothed(out, y, s.smoothing)
 	if err != nil {
 		return 0, err
 	}
