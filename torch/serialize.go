@@ -7,6 +7,7 @@ import "C"
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"unsafe"
@@ -80,10 +81,27 @@ func LoadTensors(data []byte) ([]Named, error) {
 	return items, nil
 }
 
-// LoadDict reads a dict of tensors and strings, as SaveDict writes it.
+// LoadDictFile reads the PyTorch file at path with LoadDict; every error
+// starts with the path.
+func LoadDictFile(path string) ([]Named, []Text, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err // *fs.PathError names the path
+	}
+	items, texts, err := LoadDict(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return items, texts, nil
+}
+
+// LoadDict reads a dict of tensors and strings, as SaveDict writes it. The
+// bytes are checked by CheckArchive before libtorch sees them, so a
+// truncated or corrupt file is a *FileError, never a crash or a silently
+// wrong tensor.
 func LoadDict(data []byte) ([]Named, []Text, error) {
-	if len(data) == 0 {
-		return nil, nil, fmt.Errorf("torch: load: empty data")
+	if err := CheckArchive(data); err != nil {
+		return nil, nil, err
 	}
 	var tnames, snames, svalues *C.char
 	var tensors *C.tt_tensor

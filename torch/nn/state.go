@@ -3,8 +3,9 @@ package nn
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
+
+	"github.com/tinydigits/tinydigits/internal/atomicfile"
 
 	"github.com/tinydigits/tinydigits/torch"
 )
@@ -72,7 +73,7 @@ func Save(m Module, path string) error {
 	if err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
-	return WriteFileAtomic(path, data)
+	return atomicfile.Write(path, data)
 }
 
 // Load reads a state dict that Save (or Python's torch.save(model.state_dict()))
@@ -84,31 +85,6 @@ func Load(m Module, path string) error {
 	}
 	if err := DecodeStateDict(m, data); err != nil {
 		return fmt.Errorf("load %s: %w", path, err)
-	}
-	return nil
-}
-
-// WriteFileAtomic writes data to a temporary file in path's folder, syncs it,
-// and renames it over path.
-func WriteFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

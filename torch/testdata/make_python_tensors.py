@@ -15,3 +15,7 @@ torch.save(
 # unpickler cannot read (TestLoadOrderedDictExplains).
 torch.manual_seed(0)
 torch.save(torch.nn.Linear(2, 1).state_dict(), "python_ordereddict.pt")
+
+# The legacy (pre-1.6) format, which CheckArchive refuses with a line saying
+# so (TestCheckArchiveRefuses).
+torch.save({"w": torch.ones(2)}, "python_legacy.pt", _use_new_zipfile_serialization=False)

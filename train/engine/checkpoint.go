@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tinydigits/tinydigits/internal/atomicfile"
 	"github.com/tinydigits/tinydigits/models"
 	"github.com/tinydigits/tinydigits/torch"
 	"github.com/tinydigits/tinydigits/torch/nn"
@@ -116,7 +117,7 @@ func writeCheckpoint(path string, meta checkpointMeta, net *nn.Sequential, opt *
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	return nn.WriteFileAtomic(path, data)
+	return atomicfile.Write(path, data)
 }
 
 // checkpoint is a read and checked checkpoint.pt.
@@ -143,13 +144,9 @@ func readCheckpoint(path string) (*checkpoint, error) {
 	bad := func(format string, args ...any) error {
 		return inputErr("%s: %s", path, fmt.Sprintf(format, args...))
 	}
-	data, err := os.ReadFile(path)
+	items, texts, err := torch.LoadDictFile(path)
 	if err != nil {
 		return nil, &InputError{Err: err}
-	}
-	items, texts, err := torch.LoadDict(data)
-	if err != nil {
-		return nil, bad("not a readable checkpoint (corrupt or truncated?): %v", err)
 	}
 	c := &checkpoint{path: path, all: items, buffers: map[int]*torch.Tensor{}}
 	ok := false

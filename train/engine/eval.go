@@ -22,13 +22,9 @@ import (
 // the one named by summary.json or checkpoint.pt in the same folder. The
 // network is in eval mode on the CPU; every problem is an InputError.
 func LoadModel(path, arch string) (*nn.Sequential, models.Arch, error) {
-	data, err := os.ReadFile(path)
+	items, texts, err := torch.LoadDictFile(path)
 	if err != nil {
 		return nil, models.Arch{}, &InputError{Err: err}
-	}
-	items, texts, err := torch.LoadDict(data)
-	if err != nil {
-		return nil, models.Arch{}, inputErr("%s: %v", path, err)
 	}
 	defer func() {
 		for _, n := range items {

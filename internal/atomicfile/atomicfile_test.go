@@ -1,4 +1,4 @@
-package nn_test
+package atomicfile_test
 
 import (
 	"bytes"
@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tinydigits/tinydigits/torch/nn"
+	"github.com/tinydigits/tinydigits/internal/atomicfile"
 )
 
 // When the test binary runs with this variable set (to "PATH|ROUND"), it
-// becomes a writer that rewrites PATH with WriteFileAtomic until killed.
+// becomes a writer that rewrites PATH with Write until killed.
 const writerEnv = "TINYDIGITS_ATOMIC_WRITER"
 
 func TestMain(m *testing.M) {
@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 		r, _ := strconv.Atoi(round)
 		versions := [][]byte{content(byte(2*r + 1)), content(byte(2*r + 2))}
 		for i := 0; ; i++ {
-			if err := nn.WriteFileAtomic(path, versions[i%2]); err != nil {
+			if err := atomicfile.Write(path, versions[i%2]); err != nil {
 				os.Exit(3)
 			}
 		}
@@ -41,10 +41,10 @@ const size = 32 << 20
 
 // Killing a writer at any moment leaves a whole file: the one before or the
 // one after, never a mix or a truncated one.
-func TestWriteFileAtomicSurvivesKill(t *testing.T) {
+func TestWriteSurvivesKill(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "checkpoint.pt")
-	if err := nn.WriteFileAtomic(path, content(0)); err != nil {
+	if err := atomicfile.Write(path, content(0)); err != nil {
 		t.Fatal(err)
 	}
 	first := func() byte {
