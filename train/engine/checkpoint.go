@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,7 +32,7 @@ const (
 
 // checkpointFormat names the layout of checkpoint.pt, so a future change is
 // recognised instead of misread.
-const checkpointFormat = "tinydigits-checkpoint/1"
+const checkpointFormat = "tinydigits-checkpoint/2"
 
 // A checkpoint is one dict in PyTorch's torch.save format:
 //
@@ -53,6 +55,10 @@ type checkpointMeta struct {
 	Metrics     []EpochMetrics `json:"metrics"`
 	WallSeconds float64        `json:"wall_seconds"`
 	Libtorch    string         `json:"libtorch"`
+	// Threads and Device change the arithmetic: a resumed run keeps them
+	// unless -threads or -device says otherwise.
+	Threads int    `json:"threads"`
+	Device  string `json:"device"`
 }
 
 // recipe is the part of Config that a resumed run must keep.
@@ -65,13 +71,13 @@ type recipe struct {
 	StepSize       int     `json:"step_size"`
 	Gamma          float64 `json:"gamma"`
 	Rotate         float64 `json:"rotate"`
-	Schedule       string  `json:"schedule,omitempty"`
-	PctStart       float64 `json:"pct_start,omitempty"`
-	WeightDecay    float64 `json:"weight_decay,omitempty"`
-	LabelSmoothing float64 `json:"label_smoothing,omitempty"`
+	Schedule       string  `json:"schedule"`
+	PctStart       float64 `json:"pct_start"`
+	WeightDecay    float64 `json:"weight_decay"`
+	LabelSmoothing float64 `json:"label_smoothing"`
 	Seed           uint64  `json:"seed"`
 	Subset         int     `json:"subset"`
-	Holdout        int     `json:"holdout,omitempty"`
+	Holdout        int     `json:"holdout"`
 	Target         float64 `json:"target"`
 	DataDir        string  `json:"data_dir"`
 }
@@ -155,17 +161,23 @@ func readCheckpoint(path string) (*checkpoint, error) {
 			c.close()
 		}
 	}()
-	var metaJSON string
+	metaJSON, found := "", false
 	for _, t := range texts {
 		if t.Name == "meta" {
-			metaJSON = t.Value
+			metaJSON, found = t.Value, true
 		}
 	}
-	if metaJSON == "" {
+	if !found {
 		return nil, bad("missing field \"meta\" (not a tinydigits checkpoint; a model.pt holds weights only)")
 	}
-	if err := json.Unmarshal([]byte(metaJSON), &c.meta); err != nil {
-		return nil, bad("unreadable meta: %v", err)
+	var format struct {
+		Format string `json:"format"`
+	}
+	if json.Unmarshal([]byte(metaJSON), &format) == nil && format.Format != checkpointFormat && strings.HasPrefix(format.Format, "tinydigits-checkpoint/") {
+		return nil, bad("format %q, this build reads %q (-eval still reads its weights)", format.Format, checkpointFormat)
+	}
+	if err := decodeStrict([]byte(metaJSON), &c.meta); err != nil {
+		return nil, bad("meta: %v", err)
 	}
 	if c.meta.Format != checkpointFormat {
 		return nil, bad("format %q, this build reads %q", c.meta.Format, checkpointFormat)
@@ -173,7 +185,7 @@ func readCheckpoint(path string) (*checkpoint, error) {
 	if c.arch, err = models.Lookup(c.meta.Arch); err != nil {
 		return nil, bad("%v", err)
 	}
-	if c.meta.Epoch < 1 || c.meta.Epoch != len(c.meta.Metrics) {
+	if c.meta.Epoch < 0 || c.meta.Epoch != len(c.meta.Metrics) {
 		return nil, bad("meta says %d epochs finished but holds metrics of %d", c.meta.Epoch, len(c.meta.Metrics))
 	}
 	for _, n := range items {
@@ -220,7 +232,9 @@ func (c *checkpoint) restore(net *nn.Sequential, opt *optim.SGD, device torch.De
 			return inputErr("%s: momentum buffer %d has shape %v, parameter %d has %v", c.path, i, b.Shape(), i, params[i].Shape())
 		}
 	}
-	if c.meta.Recipe.Momentum != 0 && len(c.buffers) != len(params) {
+	// Before the first step (the checkpoint of epoch 0) SGD has no momentum
+	// buffers yet; after it, every parameter has one.
+	if c.meta.Recipe.Momentum != 0 && len(c.buffers) != len(params) && (c.meta.Epoch > 0 || len(c.buffers) > 0) {
 		return inputErr("%s: %d momentum buffers for %d parameters", c.path, len(c.buffers), len(params))
 	}
 	for i, b := range c.buffers {
@@ -257,4 +271,49 @@ func checkpointPath(p string) (dir, file string, err error) {
 		return p, file, nil
 	}
 	return filepath.Dir(p), p, nil
+}
+
+// decodeStrict unmarshals the JSON object data into v, a pointer to a
+// struct. Every field of the struct, and of the structs it holds, must be
+// present and not null, with the right type; unknown fields are refused.
+// The error names the field.
+func decodeStrict(data []byte, v any) error {
+	if err := requireFields(data, reflect.TypeOf(v).Elem(), ""); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return fmt.Errorf("field %q holds a JSON %s where a %s belongs", typeErr.Field, typeErr.Value, typeErr.Type)
+	}
+	return err
+}
+
+func requireFields(data []byte, t reflect.Type, prefix string) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
+		if prefix == "" {
+			return fmt.Errorf("not a JSON object")
+		}
+		return fmt.Errorf("field %q is not a JSON object", strings.TrimSuffix(prefix, "."))
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		raw, ok := fields[name]
+		if !ok || string(raw) == "null" {
+			return fmt.Errorf("missing field %q", prefix+name)
+		}
+		if f.Type.Kind() == reflect.Struct {
+			if err := requireFields(raw, f.Type, prefix+name+"."); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

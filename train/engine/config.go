@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"runtime"
 
@@ -71,8 +72,10 @@ type Config struct {
 	// resumed run refuses recipe changes.
 	Overridden map[string]bool
 
-	// afterBatch, when set (by tests), runs after every training step.
-	afterBatch func(epoch, batch int, s *stepper)
+	// afterBatch, when set (by tests), runs after every training step;
+	// afterEvalBatch after every evaluation batch is queued.
+	afterBatch     func(epoch, batch int, s *stepper)
+	afterEvalBatch func(batch int)
 }
 
 // InputError marks a failure caused by the user's input (flags, data files,
@@ -126,69 +129,106 @@ func DefaultConfig(arch string) (Config, error) {
 	}, nil
 }
 
+// Limits of the flags whose range the model does not fix: far above any
+// sensible value, low enough that a typo cannot exhaust the machine.
+const (
+	MaxEpochs  = 100_000
+	MaxThreads = 1024
+	MaxWorkers = 256
+)
+
 // Validate checks every field and returns the arch; errors are InputErrors
-// naming the flag.
+// naming the flag. NaN and infinities are refused everywhere. Limits that
+// depend on the data (a batch larger than the training set) are checked by
+// checkSizes once the data is loaded, before anything large is allocated.
 func (c *Config) Validate() (models.Arch, error) {
 	arch, err := models.Lookup(c.Arch)
 	if err != nil {
 		return models.Arch{}, &InputError{Err: err}
 	}
+	for _, f := range []struct {
+		flag   string
+		v      float64
+		ok     bool
+		wanted string
+	}{
+		{"lr", c.LR, c.LR > 0, "positive"},
+		{"momentum", c.Momentum, c.Momentum >= 0 && c.Momentum < 1, "in [0, 1)"},
+		{"gamma", c.Gamma, c.Gamma > 0 && c.Gamma <= 1 || c.StepSize == 0 && c.Gamma == 0, "in (0, 1] (StepLR's decay factor)"},
+		{"pct-start", c.PctStart, c.PctStart > 0 && c.PctStart < 1, "in (0, 1)"},
+		{"weight-decay", c.WeightDecay, c.WeightDecay >= 0 && c.WeightDecay < 1, "in [0, 1)"},
+		{"label-smoothing", c.LabelSmoothing, c.LabelSmoothing >= 0 && c.LabelSmoothing < 1, "in [0, 1)"},
+		{"rotate", c.Rotate, c.Rotate >= 0 && c.Rotate <= 180, "in [0, 180] degrees"},
+		{"target", c.Target, c.Target > 0 && c.Target <= 100, "a percentage in (0, 100]"},
+	} {
+		// NaN fails every comparison above, so only infinities need naming.
+		if !f.ok || math.IsInf(f.v, 0) {
+			return arch, inputErr("-%s must be %s, got %g", f.flag, f.wanted, f.v)
+		}
+	}
 	switch {
-	case c.Epochs < 1:
-		return arch, inputErr("-epochs must be at least 1, got %d", c.Epochs)
+	case c.Epochs < 1 || c.Epochs > MaxEpochs:
+		return arch, inputErr("-epochs must be in [1, %d], got %d", MaxEpochs, c.Epochs)
 	case c.BatchSize < 1:
 		return arch, inputErr("-batch-size must be at least 1, got %d", c.BatchSize)
 	case c.TestBatchSize < 1:
 		return arch, inputErr("-test-batch-size must be at least 1, got %d", c.TestBatchSize)
-	case c.LR <= 0:
-		return arch, inputErr("-lr must be positive, got %g", c.LR)
-	case c.Momentum < 0 || c.Momentum >= 1:
-		return arch, inputErr("-momentum must be in [0, 1), got %g", c.Momentum)
 	case c.StepSize < 0:
 		return arch, inputErr("-step-size must not be negative, got %d", c.StepSize)
-	case c.StepSize > 0 && c.Gamma <= 0:
-		return arch, inputErr("-gamma must be positive, got %g", c.Gamma)
 	case c.Schedule != "" && c.Schedule != "constant" && c.Schedule != "step" && c.Schedule != "onecycle":
 		return arch, inputErr("-schedule must be constant, step or onecycle, got %q", c.Schedule)
 	case c.schedule() == "step" && c.StepSize < 1:
 		return arch, inputErr("-schedule step needs -step-size ≥ 1, got %d", c.StepSize)
-	case c.schedule() == "onecycle" && (c.PctStart <= 0 || c.PctStart >= 1):
-		return arch, inputErr("-pct-start must be in (0, 1), got %g", c.PctStart)
-	case c.WeightDecay < 0:
-		return arch, inputErr("-weight-decay must not be negative, got %g", c.WeightDecay)
-	case c.LabelSmoothing < 0 || c.LabelSmoothing >= 1:
-		return arch, inputErr("-label-smoothing must be in [0, 1), got %g", c.LabelSmoothing)
-	case c.Holdout < 0 || c.Holdout >= 60000:
-		return arch, inputErr("-holdout must be in [0, 60000), got %d", c.Holdout)
-	case c.Rotate < 0 || c.Rotate > 180:
-		return arch, inputErr("-rotate must be in [0, 180] degrees, got %g", c.Rotate)
-	case c.Threads < 1:
-		return arch, inputErr("-threads must be at least 1, got %d", c.Threads)
-	case c.Workers < 1:
-		return arch, inputErr("-workers must be at least 1, got %d", c.Workers)
+	case c.Holdout < 0:
+		return arch, inputErr("-holdout must not be negative, got %d", c.Holdout)
 	case c.Subset < 0:
 		return arch, inputErr("-subset must not be negative, got %d", c.Subset)
+	case c.Threads < 1 || c.Threads > MaxThreads:
+		return arch, inputErr("-threads must be in [1, %d], got %d", MaxThreads, c.Threads)
+	case c.Workers < 1 || c.Workers > MaxWorkers:
+		return arch, inputErr("-workers must be in [1, %d], got %d", MaxWorkers, c.Workers)
 	case c.LogInterval < 1:
 		return arch, inputErr("-log-interval must be at least 1, got %d", c.LogInterval)
-	case c.Target <= 0 || c.Target > 100:
-		return arch, inputErr("-target must be a percentage in (0, 100], got %g", c.Target)
 	case c.Out == "" && !c.DryRun:
 		return arch, inputErr("-out must name a folder")
 	}
 	return arch, nil
 }
 
+// checkSizes checks the flags whose limits come from the data: n training
+// images before -holdout and -subset. It returns the test batch size to
+// use, which is at most the evaluated images.
+func (c *Config) checkSizes(n, evalImages int) (testBatch int, err error) {
+	switch {
+	case c.Holdout >= n:
+		return 0, inputErr("-holdout %d leaves no training images: there are %s", c.Holdout, models.Thousands(int64(n)))
+	case c.Subset > n-c.Holdout:
+		return 0, inputErr("-subset %d is more than the %s training images", c.Subset, models.Thousands(int64(n-c.Holdout)))
+	}
+	train := n - c.Holdout
+	if c.Subset > 0 {
+		train = c.Subset
+	}
+	if c.BatchSize > train {
+		return 0, inputErr("-batch-size %d is larger than the %s training images", c.BatchSize, models.Thousands(int64(train)))
+	}
+	return min(c.TestBatchSize, evalImages), nil
+}
+
 // schedule resolves Schedule: "constant", "step" or "onecycle".
 func (c *Config) schedule() string { return models.ScheduleName(c.Schedule, c.StepSize) }
 
+// mark is "*" for a value set by a flag, else "".
+func (c *Config) mark(flag string) string {
+	if c.Overridden[flag] {
+		return "*"
+	}
+	return ""
+}
+
 // recipeLine describes the resolved recipe, marking overridden values.
 func (c *Config) recipeLine() string {
-	mark := func(name string) string {
-		if c.Overridden[name] {
-			return "*"
-		}
-		return ""
-	}
+	mark := c.mark
 	sched := "constant lr"
 	switch c.schedule() {
 	case "step":
@@ -206,7 +246,7 @@ func (c *Config) recipeLine() string {
 	if c.Rotate > 0 {
 		rot = fmt.Sprintf("rotation ±%g°%s", c.Rotate, mark("rotate"))
 	}
-	return fmt.Sprintf("%d epochs%s, batch %d%s, SGD lr %g%s momentum %g%s, %s, %s, seed %d",
+	return fmt.Sprintf("%d epochs%s, batch %d%s, SGD lr %g%s momentum %g%s, %s, %s, seed %d%s",
 		c.Epochs, mark("epochs"), c.BatchSize, mark("batch-size"), c.LR, mark("lr"),
-		c.Momentum, mark("momentum"), sched, rot, c.Seed)
+		c.Momentum, mark("momentum"), sched, rot, c.Seed, mark("seed"))
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -103,7 +104,11 @@ func Evaluate(ctx context.Context, path string, cfg Config, out io.Writer) error
 	if cfg.TestBatchSize < 1 {
 		return inputErr("-test-batch-size must be at least 1, got %d", cfg.TestBatchSize)
 	}
-	device, err := startLibtorch(cfg, max(1, cfg.Threads))
+	threads := max(1, cfg.Threads)
+	if threads > MaxThreads {
+		return inputErr("-threads must be in [1, %d], got %d", MaxThreads, threads)
+	}
+	device, err := startLibtorch(cfg, threads)
 	if err != nil {
 		return err
 	}
@@ -119,15 +124,15 @@ func Evaluate(ctx context.Context, path string, cfg Config, out io.Writer) error
 	if err != nil {
 		return &InputError{Err: err}
 	}
-	loader, err := transforms.NewLoader(ds.Test, transforms.LoaderConfig{BatchSize: cfg.TestBatchSize, Transform: transforms.MNISTNormalize})
+	loader, err := transforms.NewLoader(ds.Test, transforms.LoaderConfig{BatchSize: min(cfg.TestBatchSize, ds.Test.Len()), Transform: transforms.MNISTNormalize})
 	if err != nil {
 		return &InputError{Err: err}
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+	st := &stepper{net: net, device: device, evalHook: cfg.afterEvalBatch}
+	t, d, err := st.evaluate(ctx, loader, false)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &Interrupted{Eval: true}
 	}
-	st := &stepper{net: net, device: device}
-	t, d, err := st.evaluate(loader, false)
 	if err != nil {
 		return err
 	}

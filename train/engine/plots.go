@@ -24,13 +24,17 @@ import (
 // writePictures draws curves.png from the metrics and, when there are test
 // predictions, confusion.png and misclassified.png.
 func writePictures(cfg Config, rows []EpochMetrics, last *evalDetail, test *mnist.Set) error {
-	if err := curves(filepath.Join(cfg.Out, CurvesFile), rows, cfg.Target); err != nil {
+	evalName := "test"
+	if cfg.Holdout > 0 {
+		evalName = "validation"
+	}
+	if err := curves(filepath.Join(cfg.Out, CurvesFile), rows, cfg.Target, evalName, scheduleTitle(cfg)); err != nil {
 		return fmt.Errorf("%s: %w", CurvesFile, err)
 	}
 	if last == nil {
 		return nil
 	}
-	if err := confusionPicture(filepath.Join(cfg.Out, ConfusionFile), last); err != nil {
+	if err := confusionPicture(filepath.Join(cfg.Out, ConfusionFile), last, evalName); err != nil {
 		return fmt.Errorf("%s: %w", ConfusionFile, err)
 	}
 	if err := misclassified(filepath.Join(cfg.Out, WrongFile), last, test); err != nil {
@@ -81,16 +85,28 @@ func epochTicks(n int) plot.Ticker {
 	return plot.ConstantTicks(ticks)
 }
 
+// scheduleTitle names the run's lr schedule for the lr panel.
+func scheduleTitle(cfg Config) string {
+	switch cfg.schedule() {
+	case "step":
+		return fmt.Sprintf("StepLR, step %d, gamma %g", cfg.StepSize, cfg.Gamma)
+	case "onecycle":
+		return "OneCycle, stepped every batch; shown at each epoch's start"
+	}
+	return "constant"
+}
+
 // curves draws loss, accuracy (with the target) and the learning rate per
-// epoch, one panel above the other.
-func curves(path string, rows []EpochMetrics, target float64) error {
+// epoch, one panel above the other; evalName labels the evaluated set
+// ("test" or "validation").
+func curves(path string, rows []EpochMetrics, target float64, evalName, schedule string) error {
 	n := len(rows)
 	loss := plot.New()
 	loss.Title.Text = "Loss (NLL)"
 	accuracy := plot.New()
 	accuracy.Title.Text = "Accuracy (%)"
 	lr := plot.New()
-	lr.Title.Text = "Learning rate (StepLR)"
+	lr.Title.Text = "Learning rate (" + schedule + ")"
 	lr.X.Label.Text = "epoch"
 	for _, p := range []*plot.Plot{loss, accuracy, lr} {
 		p.X.Min, p.X.Max = 0.5, float64(n)+0.5
@@ -101,13 +117,13 @@ func curves(path string, rows []EpochMetrics, target float64) error {
 	if err := series(loss, "train", trainColor, n, func(i int) float64 { return rows[i].TrainLoss }); err != nil {
 		return err
 	}
-	if err := series(loss, "test", testColor, n, func(i int) float64 { return rows[i].TestLoss }); err != nil {
+	if err := series(loss, evalName, testColor, n, func(i int) float64 { return rows[i].TestLoss }); err != nil {
 		return err
 	}
 	if err := series(accuracy, "train", trainColor, n, func(i int) float64 { return rows[i].TrainAcc }); err != nil {
 		return err
 	}
-	if err := series(accuracy, "test", testColor, n, func(i int) float64 { return rows[i].TestAcc }); err != nil {
+	if err := series(accuracy, evalName, testColor, n, func(i int) float64 { return rows[i].TestAcc }); err != nil {
 		return err
 	}
 	// Show the later epochs' detail: the axis starts a little below the
@@ -182,14 +198,14 @@ func digitTicks(top bool) plot.Ticker {
 }
 
 // confusionPicture draws the confusion matrix with its counts.
-func confusionPicture(path string, d *evalDetail) error {
+func confusionPicture(path string, d *evalDetail, evalName string) error {
 	m := confusionGrid(d.confusion())
 	p := plot.New()
 	correct, total := 0, len(d.labels)
 	for i := range 10 {
 		correct += m[i][i]
 	}
-	p.Title.Text = fmt.Sprintf("Confusion matrix: %d of %d test images right (%.2f%%)", correct, total, 100*float64(correct)/float64(total))
+	p.Title.Text = fmt.Sprintf("Confusion matrix: %d of %d %s images right (%.2f%%)", correct, total, evalName, 100*float64(correct)/float64(total))
 	p.X.Label.Text = "predicted"
 	p.Y.Label.Text = "true"
 	p.X.Tick.Marker = digitTicks(false)

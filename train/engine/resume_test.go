@@ -160,8 +160,8 @@ func TestResumeRejectsIncompatibleCheckpoints(t *testing.T) {
 		tweak func(*Config)
 		want  string
 	}{
-		{"truncated", good[:len(good)/2], nil, "corrupt or truncated"},
-		{"garbage", []byte("not a checkpoint at all"), nil, "corrupt or truncated"},
+		{"truncated", good[:len(good)/2], nil, "truncated or corrupt: the zip's central directory is missing"},
+		{"garbage", []byte("not a checkpoint at all"), nil, "not a PyTorch file"},
 		{"missing rng", withoutRNG, nil, `missing field "rng.cpu"`},
 		{"weights only", weightsOnly, nil, `missing field "meta"`},
 		{"other arch", wrongArch, nil, "does not fit step2"},

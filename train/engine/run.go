@@ -67,24 +67,48 @@ type Result struct {
 }
 
 // Interrupted is returned when a signal (a cancelled context) stopped the
-// run at a batch boundary. The run folder holds everything up to Epoch.
+// run at a batch boundary, or stopped an evaluation. The run folder holds
+// everything up to Epoch, and checkpoint.pt lets -resume finish the run.
 type Interrupted struct {
-	Epoch      int // epochs finished and saved
+	Epoch      int  // epochs finished and saved
+	During     bool // the stop came inside epoch Epoch+1, not after epoch Epoch
 	Folder     string
-	Checkpoint bool // checkpoint.pt holds epoch Epoch
+	Checkpoint bool // checkpoint.pt holds epoch Epoch (false for a dry run or -eval)
+	Eval       bool // an -eval was stopped
 }
 
 func (e *Interrupted) Error() string {
-	if !e.Checkpoint {
-		return fmt.Sprintf("interrupted during epoch %d, before any epoch finished: nothing to resume from", e.Epoch+1)
+	switch {
+	case e.Eval:
+		return "interrupted: the evaluation stopped before its end"
+	case !e.Checkpoint:
+		return fmt.Sprintf("interrupted during epoch %d; nothing was written", e.Epoch+1)
 	}
-	return fmt.Sprintf("interrupted during epoch %d; epochs 1–%d are saved in %s; resume with: go run ./train -resume %s",
-		e.Epoch+1, e.Epoch, e.Folder, e.Folder)
+	when := fmt.Sprintf("stopped after epoch %d", e.Epoch)
+	if e.During {
+		when = fmt.Sprintf("interrupted during epoch %d", e.Epoch+1)
+	}
+	saved := fmt.Sprintf("epochs 1–%d are saved in %s", e.Epoch, e.Folder)
+	switch e.Epoch {
+	case 0:
+		saved = fmt.Sprintf("the starting state is saved in %s", e.Folder)
+	case 1:
+		saved = fmt.Sprintf("epoch 1 is saved in %s", e.Folder)
+	}
+	return fmt.Sprintf("%s; %s; resume with: go run ./train -resume %s", when, saved, e.Folder)
 }
 
 // Run trains cfg's arch (or resumes cfg.Resume) and writes the run folder,
 // printing to out. Bad configuration, data, device or checkpoint is an
 // *InputError; a signal is an *Interrupted.
+//
+// A run writes checkpoint.pt before its first epoch and after each one, so
+// a stop at any moment leaves a run that -resume finishes. Once the last
+// epoch's checkpoint is written a signal no longer stops the run: model.pt,
+// the pictures and, last, summary.json (which marks the run finished)
+// follow in well under a second. A run whose checkpoint holds every epoch
+// but which has no summary.json (killed in that second) is finished by
+// -resume without training.
 func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	start := time.Now()
 	var ck *checkpoint
@@ -105,22 +129,24 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ck == nil && !cfg.DryRun {
-		if err := prepareFolder(cfg); err != nil {
-			return nil, err
-		}
-	}
 	// libtorch keeps grad mode per OS thread: keep every libtorch call of this
 	// run on one thread.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	device, err := startLibtorch(cfg, cfg.Threads)
 	if err != nil {
+		if ck != nil && !cfg.Overridden["device"] {
+			err = inputErr("resume: the run trained on %s, which this machine cannot use (%v); pass -device to continue elsewhere (the numbers will then differ from an uninterrupted run)", cfg.Device, err)
+		}
 		return nil, err
 	}
 	ds, err := mnist.Load(cfg.DataDir)
 	if err != nil {
 		return nil, &InputError{Err: err}
+	}
+	testBatch, err := cfg.checkSizes(ds.Train.Len(), ds.Test.Len())
+	if err != nil {
+		return nil, err
 	}
 	train, evalSet, evalName := ds.Train, ds.Test, "test"
 	if cfg.Holdout > 0 {
@@ -128,8 +154,18 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 			return nil, &InputError{Err: err}
 		}
 		evalName = "validation"
+		testBatch = min(cfg.TestBatchSize, evalSet.Len())
 	}
 	train = train.Subset(cfg.Subset)
+	if ck == nil && !cfg.DryRun {
+		if err := prepareFolder(cfg); err != nil {
+			return nil, err
+		}
+	} else if ck != nil {
+		if _, err := atomicfile.RemoveTemps(cfg.Out, runFiles...); err != nil {
+			return nil, &InputError{Err: fmt.Errorf("resume: %w", err)}
+		}
+	}
 	settle()
 
 	if err := torch.ManualSeed(cfg.Seed); err != nil {
@@ -168,24 +204,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		earlier = ck.meta.WallSeconds
 		res.ResumedAt = []int{first}
 	}
-
-	fmt.Fprintf(out, "tinydigits: %s, %s parameters (%s)\n", arch.Name, models.Thousands(res.Params), arch.Description)
-	fmt.Fprintf(out, "libtorch %s, device %s, %s, %s\n", res.Libtorch, torch.Describe(device),
-		plural(res.Threads, "thread"), plural(cfg.Workers, "pipeline goroutine"))
-	check := "checksums not verified (raw files)"
-	if ds.Verified {
-		check = "MD5 verified"
-	}
-	if cfg.Holdout > 0 {
-		fmt.Fprintf(out, "data: %s (%d train images; the last %d training images held out for validation; the test set unused; %s)\n", ds.Dir, train.Len(), evalSet.Len(), check)
-	} else {
-		fmt.Fprintf(out, "data: %s (%d train, %d test images; %s)\n", ds.Dir, train.Len(), ds.Test.Len(), check)
-	}
-	for _, w := range ds.Warnings {
-		fmt.Fprintf(out, "warning: %s\n", w)
-	}
-	fmt.Fprintf(out, "recipe: %s\n", res.Recipe)
-	if ck != nil {
+	banner(out, cfg, arch, res, ds, device, train.Len(), evalSet.Len(), testBatch)
+	switch {
+	case ck != nil && first >= cfg.Epochs:
+		fmt.Fprintf(out, "finishing %s: its checkpoint holds all %d epochs; writing the model, the pictures and the summary\n", cfg.Out, first)
+	case ck != nil:
 		fmt.Fprintf(out, "resuming %s after epoch %d of %d\n", cfg.Out, first, cfg.Epochs)
 	}
 	if !cfg.Quiet {
@@ -199,7 +222,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		return nil, &InputError{Err: err}
 	}
 	testLoader, err := transforms.NewLoader(evalSet, transforms.LoaderConfig{
-		BatchSize: cfg.TestBatchSize, Transform: transforms.MNISTNormalize, Workers: cfg.Workers,
+		BatchSize: testBatch, Transform: transforms.MNISTNormalize, Workers: cfg.Workers,
 	})
 	if err != nil {
 		return nil, &InputError{Err: err}
@@ -218,8 +241,22 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	}
 
 	st := &stepper{net: net, opt: opt, device: device, every: syncEvery(device, cfg.LogInterval), lrAt: lrAt,
-		smoothing: cfg.LabelSmoothing, hook: cfg.afterBatch}
-	var last *evalDetail // the latest epoch's test predictions
+		smoothing: cfg.LabelSmoothing, hook: cfg.afterBatch, evalHook: cfg.afterEvalBatch}
+	save := func(epochs int) error {
+		meta := checkpointMeta{
+			Format: checkpointFormat, Arch: arch.Name, Params: res.Params, Recipe: recipeOf(cfg),
+			Epoch: epochs, Metrics: append([]EpochMetrics{}, res.Epochs...), WallSeconds: earlier + time.Since(start).Seconds(),
+			Libtorch: res.Libtorch, Threads: res.Threads, Device: res.Device,
+		}
+		return writeCheckpoint(filepath.Join(cfg.Out, CheckpointFile), meta, net, opt, device)
+	}
+	if ck == nil && !cfg.DryRun {
+		// The starting state, so that a stop in the first epoch can resume.
+		if err := save(0); err != nil {
+			return res, err
+		}
+	}
+	var last *evalDetail // the latest epoch's predictions
 	pictures := func() {
 		if cfg.DryRun || len(res.Epochs) == 0 {
 			return
@@ -238,9 +275,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		if err != nil {
 			pictures()
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				return res, &Interrupted{Epoch: epoch, Folder: cfg.Out, Checkpoint: epoch > 0 && !cfg.DryRun}
+				return res, &Interrupted{Epoch: epoch, During: true, Folder: cfg.Out, Checkpoint: !cfg.DryRun}
 			}
-			if epoch > 0 && !cfg.DryRun {
+			if !cfg.DryRun {
 				err = fmt.Errorf("%w; the last good checkpoint is %s (epoch %d)", err, filepath.Join(cfg.Out, CheckpointFile), epoch)
 			}
 			return res, err
@@ -249,7 +286,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 			return res, err
 		}
 		secs := time.Since(t0).Seconds()
-		ev, detail, err := st.evaluate(testLoader, cfg.DryRun)
+		// The evaluation runs to its end even after a signal, so the
+		// epoch is saved whole.
+		ev, detail, err := st.evaluate(context.Background(), testLoader, cfg.DryRun)
 		if err != nil {
 			return res, err
 		}
@@ -275,34 +314,67 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 			fmt.Fprintln(out, "dry run: one training and one test batch ran; nothing written")
 			return res, nil
 		}
-		if err := writeMetrics(filepath.Join(cfg.Out, MetricsFile), res.Epochs); err != nil {
+		if err := writeMetrics(filepath.Join(cfg.Out, MetricsFile), res.Epochs, evalName); err != nil {
 			return res, err
 		}
-		meta := checkpointMeta{
-			Format: checkpointFormat, Arch: arch.Name, Params: res.Params, Recipe: recipeOf(cfg),
-			Epoch: epoch + 1, Metrics: res.Epochs, WallSeconds: earlier + time.Since(start).Seconds(),
-			Libtorch: res.Libtorch,
-		}
-		if err := writeCheckpoint(filepath.Join(cfg.Out, CheckpointFile), meta, net, opt, device); err != nil {
+		if err := save(epoch + 1); err != nil {
 			return res, err
 		}
-		if err := ctx.Err(); err != nil {
+		if ctx.Err() != nil && epoch+1 < cfg.Epochs {
 			pictures()
 			return res, &Interrupted{Epoch: epoch + 1, Folder: cfg.Out, Checkpoint: true}
 		}
 	}
-	res.finish(cfg, earlier+time.Since(start).Seconds(), last)
-	pictures()
-	if err := writeJSON(filepath.Join(cfg.Out, SummaryFile), res); err != nil {
-		return res, err
+	if last == nil { // finishing a run whose checkpoint holds every epoch
+		if _, last, err = st.evaluate(context.Background(), testLoader, false); err != nil {
+			return res, err
+		}
+		if err := writeMetrics(filepath.Join(cfg.Out, MetricsFile), res.Epochs, evalName); err != nil {
+			return res, err
+		}
 	}
+	res.finish(cfg, earlier+time.Since(start).Seconds(), last)
 	if cfg.SaveModel {
 		if err := nn.Save(net, filepath.Join(cfg.Out, ModelFile)); err != nil {
 			return res, err
 		}
 	}
+	pictures()
+	if err := writeJSON(filepath.Join(cfg.Out, SummaryFile), res); err != nil {
+		return res, err
+	}
 	res.report(out, cfg)
 	return res, nil
+}
+
+// banner prints the start-up lines: arch, libtorch and device, data,
+// recipe. Values set by a flag are marked with *.
+func banner(out io.Writer, cfg Config, arch models.Arch, res *Result, ds *mnist.Dataset, device torch.Device, trainN, evalN, testBatch int) {
+	mark := cfg.mark
+	fmt.Fprintf(out, "tinydigits: %s, %s parameters (%s)\n", arch.Name, models.Thousands(res.Params), arch.Description)
+	fmt.Fprintf(out, "libtorch %s, device %s%s, %s%s, %s\n", res.Libtorch, torch.Describe(device), mark("device"),
+		plural(res.Threads, "thread"), mark("threads"), plural(cfg.Workers, "pipeline goroutine"))
+	check := "checksums not verified (raw files)"
+	if ds.Verified {
+		check = "MD5 verified"
+	}
+	subset := ""
+	if cfg.Subset > 0 {
+		subset = fmt.Sprintf(": the first %d%s", cfg.Subset, mark("subset"))
+	}
+	if cfg.Holdout > 0 {
+		fmt.Fprintf(out, "data: %s (%d train images%s; the last %d%s training images held out for validation; the test set unused; %s)\n",
+			ds.Dir, trainN, subset, evalN, mark("holdout"), check)
+	} else {
+		fmt.Fprintf(out, "data: %s (%d train images%s, %d test images; %s)\n", ds.Dir, trainN, subset, evalN, check)
+	}
+	if testBatch < cfg.TestBatchSize {
+		fmt.Fprintf(out, "evaluation batch: %d (-test-batch-size %d is more than the %d images evaluated)\n", testBatch, cfg.TestBatchSize, evalN)
+	}
+	for _, w := range ds.Warnings {
+		fmt.Fprintf(out, "warning: %s\n", w)
+	}
+	fmt.Fprintf(out, "recipe: %s\n", res.Recipe)
 }
 
 // startLibtorch prepares libtorch for a run on the calling (locked) OS
@@ -344,6 +416,9 @@ func resumeConfig(given Config, ck *checkpoint, dir string) (Config, error) {
 	cfg.Schedule, cfg.PctStart, cfg.WeightDecay, cfg.Holdout = r.Schedule, r.PctStart, r.WeightDecay, r.Holdout
 	cfg.LabelSmoothing = r.LabelSmoothing
 	cfg.Seed, cfg.Subset, cfg.Target, cfg.DataDir = r.Seed, r.Subset, r.Target, r.DataDir
+	// The thread count and the device change the arithmetic: keep the
+	// run's unless a flag says otherwise.
+	cfg.Threads, cfg.Device = ck.meta.Threads, ck.meta.Device
 	for name := range given.Overridden {
 		switch name {
 		case "epochs":
@@ -355,6 +430,10 @@ func resumeConfig(given Config, ck *checkpoint, dir string) (Config, error) {
 			cfg.DataDir = given.DataDir
 		case "target":
 			cfg.Target = given.Target
+		case "threads":
+			cfg.Threads = given.Threads
+		case "device":
+			cfg.Device = given.Device
 		case "arch":
 			if given.Arch != ck.meta.Arch {
 				return cfg, inputErr("resume: %s holds a %s run, not %s", ck.path, ck.meta.Arch, given.Arch)
@@ -370,7 +449,12 @@ func resumeConfig(given Config, ck *checkpoint, dir string) (Config, error) {
 			return cfg, inputErr("resume: -%s does not go with -resume", name)
 		}
 	}
-	if ck.meta.Epoch >= cfg.Epochs {
+	_, err := os.Stat(filepath.Join(dir, SummaryFile))
+	finished := err == nil
+	switch {
+	case ck.meta.Epoch > cfg.Epochs:
+		return cfg, inputErr("resume: %s has finished %d epochs; -epochs %d is fewer", dir, ck.meta.Epoch, cfg.Epochs)
+	case ck.meta.Epoch == cfg.Epochs && finished:
 		return cfg, inputErr("resume: %s already finished its %d epochs; pass -epochs N (more than %d) to train further",
 			dir, ck.meta.Epoch, ck.meta.Epoch)
 	}
@@ -395,6 +479,9 @@ func prepareFolder(cfg Config) error {
 			if err := os.Remove(filepath.Join(cfg.Out, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return &InputError{Err: fmt.Errorf("overwrite: %w", err)}
 			}
+		}
+		if _, err := atomicfile.RemoveTemps(cfg.Out, runFiles...); err != nil {
+			return &InputError{Err: fmt.Errorf("overwrite: %w", err)}
 		}
 	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
@@ -459,9 +546,15 @@ func duration(secs float64) string {
 	return fmt.Sprintf("%.1f min", secs/60)
 }
 
-func writeMetrics(path string, rows []EpochMetrics) error {
+// writeMetrics writes metrics.csv; its evaluation columns say what was
+// evaluated: test_loss and test_acc, or val_loss and val_acc with -holdout.
+func writeMetrics(path string, rows []EpochMetrics, evalName string) error {
+	ev := "test"
+	if evalName == "validation" {
+		ev = "val"
+	}
 	var b strings.Builder
-	b.WriteString("epoch,lr,train_loss,train_acc,test_loss,test_acc,seconds,img_per_s,rss_mb,gpu_mb\n")
+	fmt.Fprintf(&b, "epoch,lr,train_loss,train_acc,%s_loss,%s_acc,seconds,img_per_s,rss_mb,gpu_mb\n", ev, ev)
 	for _, m := range rows {
 		fmt.Fprintf(&b, "%d,%g,%.6f,%.4f,%.6f,%.4f,%.3f,%.1f,%.1f,%.1f\n",
 			m.Epoch, m.LR, m.TrainLoss, m.TrainAcc, m.TestLoss, m.TestAcc, m.Seconds, m.ImgPerSec, m.RSSMB, m.GPUMB)

@@ -29,6 +29,7 @@ type stepper struct {
 	// smoothing is the training loss's label smoothing (0: plain NLL).
 	smoothing float64
 	hook      func(epoch, batch int, s *stepper)
+	evalHook  func(batch int)
 }
 
 // perEpoch reports a per-batch schedule's rate at each epoch's first step,
@@ -238,8 +239,9 @@ func (d *evalDetail) classAccuracy() []float64 {
 // summed over images, as pytorch/examples' test loop does. Every batch's
 // log-probabilities and loss stay on the device until the last batch is
 // queued, then come back for the count, the pictures and the confusion
-// matrix (one wait for a GPU, not one per batch).
-func (s *stepper) evaluate(l *transforms.Loader, dry bool) (tally, *evalDetail, error) {
+// matrix (one wait for a GPU, not one per batch). A cancelled context stops
+// it at the next batch with ctx's error.
+func (s *stepper) evaluate(ctx context.Context, l *transforms.Loader, dry bool) (tally, *evalDetail, error) {
 	s.net.Train(false)
 	var t tally
 	d := &evalDetail{}
@@ -258,6 +260,9 @@ func (s *stepper) evaluate(l *transforms.Loader, dry bool) (tally, *evalDetail, 
 		it := l.Epoch(0)
 		defer it.Close()
 		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			b, ok := it.Next()
 			if !ok {
 				return nil
@@ -271,6 +276,9 @@ func (s *stepper) evaluate(l *transforms.Loader, dry bool) (tally, *evalDetail, 
 				labels[i] = uint8(b.Y[i])
 			}
 			queued = append(queued, pending{out, loss, labels})
+			if s.evalHook != nil {
+				s.evalHook(b.Index)
+			}
 			if dry {
 				return nil
 			}
