@@ -64,7 +64,7 @@ func TestCommand(t *testing.T) {
 		want string
 	}{
 		{[]string{"-arch", "step9"}, "unknown arch \"step9\" (known: step1, step2, step3, tiny)"},
-		{[]string{"-epochs", "0", "-dry-run"}, "-epochs must be at least 1"},
+		{[]string{"-epochs", "0", "-dry-run"}, "-epochs must be in [1, 100000]"},
 		{[]string{"-batch-size", "-4"}, "-batch-size must be at least 1"},
 		{[]string{"-rotate", "-2"}, "-rotate must be in"},
 		{[]string{"-lr", "fast"}, "invalid argument"},

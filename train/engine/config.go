@@ -135,6 +135,9 @@ const (
 	MaxEpochs  = 100_000
 	MaxThreads = 1024
 	MaxWorkers = 256
+	// MaxLR is far past divergence for any net here, and keeps lr·gradient
+	// within float32, the parameters' type.
+	MaxLR float64 = 1000
 )
 
 // Validate checks every field and returns the arch; errors are InputErrors
@@ -152,7 +155,7 @@ func (c *Config) Validate() (models.Arch, error) {
 		ok     bool
 		wanted string
 	}{
-		{"lr", c.LR, c.LR > 0, "positive"},
+		{"lr", c.LR, c.LR > 0 && c.LR <= MaxLR, fmt.Sprintf("in (0, %g]", MaxLR)},
 		{"momentum", c.Momentum, c.Momentum >= 0 && c.Momentum < 1, "in [0, 1)"},
 		{"gamma", c.Gamma, c.Gamma > 0 && c.Gamma <= 1 || c.StepSize == 0 && c.Gamma == 0, "in (0, 1] (StepLR's decay factor)"},
 		{"pct-start", c.PctStart, c.PctStart > 0 && c.PctStart < 1, "in (0, 1)"},

@@ -62,6 +62,9 @@ print(correct())
 func TestPyTorchRoundTrip(t *testing.T) {
 	py := pythonWithTorch()
 	if py == "" {
+		if os.Getenv("TINYDIGITS_REQUIRE_PYTORCH") != "" {
+			t.Fatal("no python3 with torch and numpy, and scripts/test.sh requires one (apt-get install python3-torch)")
+		}
 		t.Skip("no python3 with torch and numpy (apt-get install python3-torch)")
 	}
 	c := shortConfig(t)
