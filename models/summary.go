@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/tinydigits/tinydigits/torch"
 	"github.com/tinydigits/tinydigits/torch/nn"
 )
 
@@ -26,72 +25,31 @@ type Summary struct {
 	ParamsMB, TotalMB      float64
 }
 
-// Summarize runs one zero sample of shape input (without the batch
-// dimension, e.g. [1 28 28]) through net in eval mode without autograd and
-// tabulates the layers. net's mode and state are left as they were.
-func Summarize(net *nn.Sequential, input []int64) (*Summary, error) {
-	if len(net.Layers) == 0 {
-		return nil, fmt.Errorf("summary: empty network")
-	}
-	training := net.Layers[0].IsTraining()
-	net.Train(false)
-	defer net.Train(training)
-
-	shape := append([]int64{1}, input...)
-	var inputElems int64 = 1
-	for _, d := range input {
-		inputElems *= d
-	}
-	device := torch.CPU
-	if p := net.NamedParameters(); len(p) > 0 {
-		device = p[0].Tensor.Device()
+// Summary tabulates the arch for one MNIST image from its Plan: each
+// layer's output shape and parameter count, the totals, and the memory
+// estimate of a forward and backward pass of one sample.
+func (a Arch) Summary() (*Summary, error) {
+	p, err := a.Plan()
+	if err != nil {
+		return nil, err
 	}
 	s := &Summary{}
 	var outputElems int64
-	err := torch.NoGrad(func() error {
-		zeros, err := torch.Zeros(torch.Float32, shape...)
-		if err != nil {
-			return err
+	for i, r := range p.Rows {
+		row := SummaryRow{Layer: fmt.Sprintf("%s-%d", kind(r.Spec), i+1), Spec: r.Spec.String(), Output: []int64{-1}, Params: r.Params}
+		elems := int64(1)
+		for _, d := range r.Output {
+			row.Output = append(row.Output, int64(d))
+			elems *= int64(d)
 		}
-		defer zeros.Close()
-		x, err := zeros.To(device)
-		if err != nil {
-			return err
-		}
-		defer x.Close()
-		out, err := net.ForwardEach(x, func(i int, l *nn.Layer, out *torch.Tensor) {
-			row := SummaryRow{
-				Layer:  fmt.Sprintf("%s-%d", kind(l.Spec), i+1),
-				Spec:   l.Spec.String(),
-				Output: out.Shape(),
-			}
-			row.Output[0] = -1
-			elems := int64(1)
-			for _, d := range row.Output[1:] {
-				elems *= d
-			}
-			outputElems += elems
-			for _, p := range l.NamedParameters() {
-				row.Params += p.Tensor.NumEl()
-			}
-			s.Rows = append(s.Rows, row)
-		})
-		if err != nil {
-			return err
-		}
-		out.Close()
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("summary: %w", err)
+		outputElems += elems
+		s.Rows = append(s.Rows, row)
 	}
-	for _, r := range s.Rows {
-		s.Total += r.Params
-	}
+	s.Total = p.Params
 	// Every parameter of these networks is learned.
 	s.Trainable = s.Total
 	const mb = 1 << 20
-	s.InputMB = float64(inputElems) * 4 / mb
+	s.InputMB = float64(Input[0]*Input[1]*Input[2]) * 4 / mb
 	s.ForwardBackMB = 2 * float64(outputElems) * 4 / mb // outputs and their gradients
 	s.ParamsMB = float64(s.Total) * 4 / mb
 	s.TotalMB = s.InputMB + s.ForwardBackMB + s.ParamsMB

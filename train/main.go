@@ -9,7 +9,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,7 +21,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tinydigits/tinydigits/models"
-	"github.com/tinydigits/tinydigits/torch/optim"
 	"github.com/tinydigits/tinydigits/train/engine"
 )
 
@@ -41,24 +39,28 @@ type options struct {
 	groups  []flagGroup
 	fs      *pflag.FlagSet
 	pytorch bool
+	export  bool
 }
 
-// pctStartUsage names the pct_start of each arch whose recipe is OneCycle,
-// and OneCycle's own default for the others.
-func pctStartUsage() string {
+// recipeUsage is a recipe flag's help: its text and each built-in arch's
+// value, read from the one Recipe struct.
+func recipeUsage(f models.RecipeField) string {
 	var parts []string
 	for _, n := range models.Names() {
 		a, _ := models.Lookup(n)
-		if models.ScheduleName(a.Recipe.Schedule, a.Recipe.StepSize) == "onecycle" {
-			parts = append(parts, fmt.Sprintf("%s %v", n, cmp.Or(a.Recipe.PctStart, optim.DefaultOneCycle.PctStart)))
+		r := a.Recipe
+		v := r.Get(f)
+		if f.Flag == "schedule" {
+			v = r.ScheduleName()
 		}
+		parts = append(parts, fmt.Sprintf("%s %v", n, v))
 	}
-	parts = append(parts, fmt.Sprintf("%v for the others", optim.DefaultOneCycle.PctStart))
-	return fmt.Sprintf("onecycle: fraction of the steps over which the lr rises to its peak (default: the arch's recipe: %s)", strings.Join(parts, ", "))
+	return fmt.Sprintf("%s (default: the arch's recipe: %s)", f.Help, strings.Join(parts, ", "))
 }
 
-// newOptions registers the flags on c and evalPath, with their values as
-// the defaults.
+// newOptions registers the flags on c and the command's own settings on
+// o, with c's values as the defaults. The recipe's flags come from
+// models.Recipe's fields.
 func newOptions(c *engine.Config, evalPath *string) *options {
 	o := &options{fs: pflag.NewFlagSet("train", pflag.ContinueOnError)}
 	group := func(title string) *pflag.FlagSet {
@@ -67,34 +69,25 @@ func newOptions(c *engine.Config, evalPath *string) *options {
 		o.groups = append(o.groups, flagGroup{title, s})
 		return s
 	}
-	recipe := func(what string, get func(models.Recipe) any) string {
-		var parts []string
-		for _, n := range models.Names() {
-			a, _ := models.Lookup(n)
-			parts = append(parts, fmt.Sprintf("%s %v", n, get(a.Recipe)))
-		}
-		return fmt.Sprintf("%s (default: the arch's recipe: %s)", what, strings.Join(parts, ", "))
-	}
 
 	g := group("Model and device")
-	g.StringVar(&c.Arch, "arch", c.Arch, "architecture: "+strings.Join(models.Names(), ", "))
+	g.StringVar(&c.Arch, "arch", c.Arch, "architecture: "+strings.Join(models.Names(), ", ")+", or the path of an arch file (JSON; -export-arch writes one)")
 	g.StringVar(&c.Device, "device", c.Device, "cpu, cuda, cuda:N, or auto (CUDA when this libtorch has it, else the CPU)")
 	g.IntVar(&c.Threads, "threads", c.Threads, "libtorch threads (default: all cores)")
 
 	g = group("Recipe")
-	g.IntVar(&c.Epochs, "epochs", c.Epochs, recipe("epochs to train", func(r models.Recipe) any { return r.Epochs }))
-	g.IntVar(&c.BatchSize, "batch-size", c.BatchSize, recipe("training batch size", func(r models.Recipe) any { return r.BatchSize }))
-	g.Float64Var(&c.LR, "lr", c.LR, recipe("SGD learning rate (the peak for onecycle)", func(r models.Recipe) any { return r.LR }))
-	g.Float64Var(&c.Momentum, "momentum", c.Momentum, recipe("SGD momentum", func(r models.Recipe) any { return r.Momentum }))
-	g.StringVar(&c.Schedule, "schedule", c.Schedule, recipe("lr schedule: step (StepLR, every epoch), onecycle (OneCycleLR, every batch) or constant", func(r models.Recipe) any {
-		return models.ScheduleName(r.Schedule, r.StepSize)
-	}))
-	g.IntVar(&c.StepSize, "step-size", c.StepSize, recipe("StepLR period in epochs, 0 = constant lr", func(r models.Recipe) any { return r.StepSize }))
-	g.Float64Var(&c.Gamma, "gamma", c.Gamma, recipe("StepLR factor", func(r models.Recipe) any { return r.Gamma }))
-	g.Float64Var(&c.PctStart, "pct-start", c.PctStart, pctStartUsage())
-	g.Float64Var(&c.WeightDecay, "weight-decay", c.WeightDecay, recipe("SGD weight decay (L2 penalty)", func(r models.Recipe) any { return r.WeightDecay }))
-	g.Float64Var(&c.LabelSmoothing, "label-smoothing", c.LabelSmoothing, recipe("share of each training target spread evenly over the classes (as PyTorch's label_smoothing)", func(r models.Recipe) any { return r.LabelSmoothing }))
-	g.Float64Var(&c.Rotate, "rotate", c.Rotate, recipe("random rotation in ± degrees, 0 = off", func(r models.Recipe) any { return r.Rotate }))
+	for _, f := range models.RecipeFields() {
+		switch p := c.Recipe.Ptr(f).(type) {
+		case *int:
+			g.IntVar(p, f.Flag, *p, recipeUsage(f))
+		case *float64:
+			g.Float64Var(p, f.Flag, *p, recipeUsage(f))
+		case *string:
+			g.StringVar(p, f.Flag, *p, recipeUsage(f))
+		default:
+			panic(fmt.Sprintf("train: recipe field %s has a type no flag takes", f.Flag))
+		}
+	}
 	g.Uint64Var(&c.Seed, "seed", c.Seed, "random seed (initialisation, shuffling, augmentation, dropout)")
 
 	g = group("Data")
@@ -113,10 +106,11 @@ func newOptions(c *engine.Config, evalPath *string) *options {
 	g.BoolVar(&c.DryRun, "dry-run", c.DryRun, "run one training and one test batch, write nothing")
 	g.BoolVar(&c.Overwrite, "overwrite", c.Overwrite, "replace an earlier run in the run folder instead of refusing")
 
-	g = group("Resume and evaluate")
+	g = group("Resume, evaluate, export")
 	g.StringVar(&c.Resume, "resume", c.Resume, "continue the run in this folder from its last finished epoch (-epochs N extends it)")
 	g.StringVar(evalPath, "eval", *evalPath, "evaluate a saved model.pt (or checkpoint.pt) on the test set instead of training")
 	g.BoolVar(&o.pytorch, "pytorch", false, "print the arch as PyTorch Python code (to load model.pt with torch) and exit")
+	g.BoolVar(&o.export, "export-arch", false, "print the arch, with the recipe and any recipe flags applied, as an arch file and exit")
 
 	for _, gr := range o.groups {
 		o.fs.AddFlagSet(gr.set)
@@ -160,7 +154,7 @@ func isLetter(b byte) bool { return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 
 // (their text names each arch's value) and the run folder follows the arch.
 func helpConfig() engine.Config {
 	c, _ := engine.DefaultConfig("step3")
-	c.Epochs, c.BatchSize, c.LR, c.Momentum, c.StepSize, c.Gamma, c.Rotate, c.PctStart = 0, 0, 0, 0, 0, 0, 0, 0
+	c.Recipe = models.Recipe{}
 	c.Threads, c.Out = 0, ""
 	return c
 }
@@ -196,9 +190,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.Overridden = map[string]bool{}
 	o.fs.Visit(func(f *pflag.Flag) { cfg.Overridden[f.Name] = true })
-	if o.pytorch {
-		a, _ := models.Lookup(cfg.Arch)
-		fmt.Fprintf(stdout, "import torch\nimport torch.nn as nn\n\n%s", a.PyTorch())
+	if o.pytorch || o.export {
+		arch, err := cfg.Validate()
+		if err != nil {
+			fmt.Fprintf(stderr, "train: %v\n", oneLine(err))
+			return 2
+		}
+		if o.export {
+			stdout.Write(arch.MarshalFile())
+			return 0
+		}
+		py, _ := arch.PyTorch()
+		fmt.Fprintf(stdout, "import torch\nimport torch.nn as nn\n\n%s", py)
 		return 0
 	}
 

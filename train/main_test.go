@@ -63,7 +63,7 @@ func TestCommand(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-arch", "step9"}, "unknown arch \"step9\" (known: step1, step2, step3, tiny)"},
+		{[]string{"-arch", "step9"}, "unknown arch \"step9\" (known: step1, step2, step3, tiny; or the path of an arch file)"},
 		{[]string{"-epochs", "0", "-dry-run"}, "-epochs must be in [1, 100000]"},
 		{[]string{"-batch-size", "-4"}, "-batch-size must be at least 1"},
 		{[]string{"-rotate", "-2"}, "-rotate must be in"},
@@ -88,7 +88,7 @@ func TestCommand(t *testing.T) {
 		t.Errorf("-h: exit %d\n%s", code, out)
 	}
 	// tiny's recipe peaks at 25% of the steps; step3's 0.3 must not show as everyone's default.
-	if !strings.Contains(out, "recipe: tiny 0.25, 0.3 for the others)\n") {
+	if !strings.Contains(out, "step3 0.3, tiny 0.25)\n") {
 		t.Errorf("-h: -pct-start does not give the arch's recipe:\n%s", out)
 	}
 	if _, err := os.Stat("runs"); err == nil {

@@ -25,7 +25,7 @@ type summary struct {
 	Device       string    `json:"device"`
 	Threads      int       `json:"threads"`
 	Libtorch     string    `json:"libtorch"`
-	Recipe       string    `json:"recipe"`
+	Recipe       string    `json:"recipe_line"`
 	Target       float64   `json:"target"`
 	BestTestAcc  float64   `json:"best_test_acc"`
 	BestEpoch    int       `json:"best_epoch"`

@@ -110,7 +110,7 @@ func table(w io.Writer, dir string) error {
 		lo = min(lo, x)
 	}
 	fmt.Fprintf(w, "| mean ± sd | %.2f ± %.2f | %.2f ± %.2f (all %d) | %.2f (lowest) | %d of %d | %.1f min |\n", bm, bs, lm, ls, len(last), lo, held, len(runs), wm/60)
-	recipe, _, _ := strings.Cut(first.Recipe, ", seed ") // each run has its own seed
+	recipe, _, _ := strings.Cut(first.RecipeLine, ", seed ") // each run has its own seed
 	fmt.Fprintf(w, "\nrecipe: %s\n", recipe)
 	return nil
 }

@@ -30,9 +30,9 @@ func TestTable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("2", `{"arch":"tiny","params":3900,"seed":2,"device":"cpu","threads":2,"recipe":"r","evaluated_on":"test","test_images":10000,"target":99.4,
+	write("2", `{"arch":"tiny","params":3900,"seed":2,"device":"cpu","threads":2,"recipe_line":"r","evaluated_on":"test","test_images":10000,"target":99.4,
 		"best_test_acc":99.5,"best_epoch":14,"last3_test_acc":[99.45,99.5,99.4],"consistent":true,"wall_seconds":180}`)
-	write("1", `{"arch":"tiny","params":3900,"seed":1,"device":"cpu","threads":2,"recipe":"r","evaluated_on":"test","test_images":10000,"target":99.4,
+	write("1", `{"arch":"tiny","params":3900,"seed":1,"device":"cpu","threads":2,"recipe_line":"r","evaluated_on":"test","test_images":10000,"target":99.4,
 		"best_test_acc":99.4,"best_epoch":13,"last3_test_acc":[99.35,99.4,99.4],"consistent":false,"wall_seconds":240}`)
 	var b strings.Builder
 	if err := table(&b, dir); err != nil {

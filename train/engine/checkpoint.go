@@ -21,6 +21,7 @@ import (
 
 // The run folder's files.
 const (
+	ArchFile       = "arch.json"
 	CheckpointFile = "checkpoint.pt"
 	ModelFile      = "model.pt"
 	MetricsFile    = "metrics.csv"
@@ -47,47 +48,36 @@ const checkpointFormat = "tinydigits-checkpoint/2"
 // device than it started on goes on, but its dropout masks are not those of
 // an uninterrupted run.
 type checkpointMeta struct {
-	Format      string         `json:"format"`
-	Arch        string         `json:"arch"`
+	Format string `json:"format"`
+	// Arch is the net and its recipe as run (overrides applied): a
+	// checkpoint needs no registry entry to resume or evaluate.
+	Arch        models.Arch    `json:"arch"`
 	Params      int64          `json:"params"`
-	Recipe      recipe         `json:"recipe"`
+	Run         runSettings    `json:"run"`
 	Epoch       int            `json:"epoch"` // epochs finished
 	Metrics     []EpochMetrics `json:"metrics"`
 	WallSeconds float64        `json:"wall_seconds"`
 	Libtorch    string         `json:"libtorch"`
-	// Threads and Device change the arithmetic: a resumed run keeps them
-	// unless -threads or -device says otherwise.
-	Threads int    `json:"threads"`
-	Device  string `json:"device"`
 }
 
-// recipe is the part of Config that a resumed run must keep.
-type recipe struct {
-	Epochs         int     `json:"epochs"`
-	BatchSize      int     `json:"batch_size"`
-	TestBatchSize  int     `json:"test_batch_size"`
-	LR             float64 `json:"lr"`
-	Momentum       float64 `json:"momentum"`
-	StepSize       int     `json:"step_size"`
-	Gamma          float64 `json:"gamma"`
-	Rotate         float64 `json:"rotate"`
-	Schedule       string  `json:"schedule"`
-	PctStart       float64 `json:"pct_start"`
-	WeightDecay    float64 `json:"weight_decay"`
-	LabelSmoothing float64 `json:"label_smoothing"`
-	Seed           uint64  `json:"seed"`
-	Subset         int     `json:"subset"`
-	Holdout        int     `json:"holdout"`
-	Target         float64 `json:"target"`
-	DataDir        string  `json:"data_dir"`
+// runSettings are the settings outside the recipe that a resumed run
+// keeps: those that decide the data and the arithmetic (Threads and Device
+// change the rounding; -threads and -device may still override them), and
+// the report's target and data folder (-target and -data may change).
+type runSettings struct {
+	Seed          uint64  `json:"seed"`
+	TestBatchSize int     `json:"test_batch_size"`
+	Subset        int     `json:"subset"`
+	Holdout       int     `json:"holdout"`
+	Target        float64 `json:"target"`
+	DataDir       string  `json:"data_dir"`
+	Threads       int     `json:"threads"`
+	Device        string  `json:"device"`
 }
 
-func recipeOf(c Config) recipe {
-	return recipe{
-		Epochs: c.Epochs, BatchSize: c.BatchSize, TestBatchSize: c.TestBatchSize, LR: c.LR, Momentum: c.Momentum,
-		StepSize: c.StepSize, Gamma: c.Gamma, Rotate: c.Rotate, Schedule: c.Schedule, PctStart: c.PctStart,
-		WeightDecay: c.WeightDecay, LabelSmoothing: c.LabelSmoothing, Seed: c.Seed, Subset: c.Subset, Holdout: c.Holdout, Target: c.Target, DataDir: c.DataDir,
-	}
+func settingsOf(c Config, threads int, device string) runSettings {
+	return runSettings{Seed: c.Seed, TestBatchSize: c.TestBatchSize, Subset: c.Subset, Holdout: c.Holdout,
+		Target: c.Target, DataDir: c.DataDir, Threads: threads, Device: device}
 }
 
 // writeCheckpoint saves the state after a finished epoch, atomically.
@@ -182,8 +172,12 @@ func readCheckpoint(path string) (*checkpoint, error) {
 	if c.meta.Format != checkpointFormat {
 		return nil, bad("format %q, this build reads %q", c.meta.Format, checkpointFormat)
 	}
-	if c.arch, err = models.Lookup(c.meta.Arch); err != nil {
-		return nil, bad("%v", err)
+	if err := c.meta.Arch.Check(); err != nil {
+		return nil, bad("meta: arch: %v", err)
+	}
+	c.arch = c.meta.Arch
+	if p := c.arch.Params(); p != c.meta.Params {
+		return nil, bad("meta: the arch has %d parameters, the meta says %d", p, c.meta.Params)
 	}
 	if c.meta.Epoch < 0 || c.meta.Epoch != len(c.meta.Metrics) {
 		return nil, bad("meta says %d epochs finished but holds metrics of %d", c.meta.Epoch, len(c.meta.Metrics))
@@ -234,7 +228,7 @@ func (c *checkpoint) restore(net *nn.Sequential, opt *optim.SGD, device torch.De
 	}
 	// Before the first step (the checkpoint of epoch 0) SGD has no momentum
 	// buffers yet; after it, every parameter has one.
-	if c.meta.Recipe.Momentum != 0 && len(c.buffers) != len(params) && (c.meta.Epoch > 0 || len(c.buffers) > 0) {
+	if c.meta.Arch.Recipe.Momentum != 0 && len(c.buffers) != len(params) && (c.meta.Epoch > 0 || len(c.buffers) > 0) {
 		return inputErr("%s: %d momentum buffers for %d parameters", c.path, len(c.buffers), len(params))
 	}
 	for i, b := range c.buffers {

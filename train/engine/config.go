@@ -5,40 +5,31 @@
 package engine
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
-	"math"
 	"path/filepath"
 	"runtime"
 
 	"github.com/tinydigits/tinydigits/models"
-	"github.com/tinydigits/tinydigits/torch/optim"
 )
 
 // Config is one training run. DefaultConfig fills it with an arch's recipe
 // and the defaults; change fields to override them.
 type Config struct {
-	Arch   string
-	Device string // cpu, cuda, cuda:N or auto
+	// Arch names the net: a registered name or an arch file's path.
+	Arch string
+	// Net is the arch itself once resolved (DefaultConfig and -resume set
+	// it); when nil, or named otherwise than Arch, Run resolves Arch.
+	Net *models.Arch
+	// Recipe is how the net trains: the arch's recipe with the overrides
+	// applied. Its fields are promoted (cfg.LR, cfg.Epochs).
+	models.Recipe
 
-	// The recipe.
-	Epochs         int
-	BatchSize      int
-	TestBatchSize  int
-	LR             float64
-	Momentum       float64
-	Schedule       string // "constant", "step" (StepLR) or "onecycle"; "" = step when StepSize > 0
-	StepSize       int    // StepLR period in epochs
-	Gamma          float64
-	PctStart       float64 // OneCycle: fraction of the steps spent rising
-	WeightDecay    float64
-	LabelSmoothing float64 // training loss only; evaluation stays plain NLL
-	Rotate         float64 // ± degrees of random rotation; 0 is off
-
-	Seed    uint64
-	Threads int // libtorch intra-op threads
-	Workers int // data pipeline goroutines
+	Device        string // cpu, cuda, cuda:N or auto
+	TestBatchSize int
+	Seed          uint64
+	Threads       int // libtorch intra-op threads
+	Workers       int // data pipeline goroutines
 
 	DataDir string // MNIST folder; "" = the bundled files
 	Subset  int    // train on the first Subset images only (0 = all)
@@ -68,8 +59,7 @@ type Config struct {
 	Overwrite bool
 
 	// Overridden names the fields set by hand (flag names, e.g. "lr"); the
-	// start-up banner marks recipe values that differ from the arch's, and a
-	// resumed run refuses recipe changes.
+	// start-up banner marks them, and a resumed run refuses recipe changes.
 	Overridden map[string]bool
 
 	// afterBatch, when set (by tests), runs after every training step;
@@ -95,93 +85,71 @@ func IsInputError(err error) bool {
 	return errors.As(err, &ie)
 }
 
-// DefaultConfig is a run of the named arch with its recipe: 1,000 test
-// images a batch, seed 1, all cores, one pipeline goroutine, the bundled
-// MNIST, runs/<arch>, target 99.4%, the model saved.
+// DefaultConfig is a run of the arch (a registered name or an arch file's
+// path) with its recipe: 1,000 test images a batch, seed 1, all cores, one
+// pipeline goroutine, the bundled MNIST, runs/<arch>, target 99.4%, the
+// model saved.
 func DefaultConfig(arch string) (Config, error) {
-	a, err := models.Lookup(arch)
+	a, err := models.Resolve(arch)
 	if err != nil {
 		return Config{}, &InputError{Err: err}
 	}
-	r := a.Recipe
 	return Config{
-		Arch:           a.Name,
-		Device:         "auto",
-		Epochs:         r.Epochs,
-		BatchSize:      r.BatchSize,
-		TestBatchSize:  1000,
-		LR:             r.LR,
-		Momentum:       r.Momentum,
-		Schedule:       r.Schedule,
-		StepSize:       r.StepSize,
-		Gamma:          r.Gamma,
-		PctStart:       cmp.Or(r.PctStart, optim.DefaultOneCycle.PctStart),
-		WeightDecay:    r.WeightDecay,
-		LabelSmoothing: r.LabelSmoothing,
-		Rotate:         r.Rotate,
-		Seed:           1,
-		Threads:        runtime.NumCPU(),
-		Workers:        1,
-		Out:            filepath.Join("runs", a.Name),
-		LogInterval:    100,
-		SaveModel:      true,
-		Target:         99.4,
+		Arch:          arch,
+		Net:           &a,
+		Recipe:        a.Recipe.WithDefaults(),
+		Device:        "auto",
+		TestBatchSize: 1000,
+		Seed:          1,
+		Threads:       runtime.NumCPU(),
+		Workers:       1,
+		Out:           filepath.Join("runs", a.Name),
+		LogInterval:   100,
+		SaveModel:     true,
+		Target:        99.4,
 	}, nil
 }
 
 // Limits of the flags whose range the model does not fix: far above any
 // sensible value, low enough that a typo cannot exhaust the machine.
 const (
-	MaxEpochs  = 100_000
 	MaxThreads = 1024
 	MaxWorkers = 256
-	// MaxLR is far past divergence for any net here, and keeps lr·gradient
-	// within float32, the parameters' type.
-	MaxLR float64 = 1000
 )
 
-// Validate checks every field and returns the arch; errors are InputErrors
-// naming the flag. NaN and infinities are refused everywhere. Limits that
-// depend on the data (a batch larger than the training set) are checked by
-// checkSizes once the data is loaded, before anything large is allocated.
-func (c *Config) Validate() (models.Arch, error) {
-	arch, err := models.Lookup(c.Arch)
-	if err != nil {
-		return models.Arch{}, &InputError{Err: err}
-	}
-	for _, f := range []struct {
-		flag   string
-		v      float64
-		ok     bool
-		wanted string
-	}{
-		{"lr", c.LR, c.LR > 0 && c.LR <= MaxLR, fmt.Sprintf("in (0, %g]", MaxLR)},
-		{"momentum", c.Momentum, c.Momentum >= 0 && c.Momentum < 1, "in [0, 1)"},
-		{"gamma", c.Gamma, c.Gamma > 0 && c.Gamma <= 1 || c.StepSize == 0 && c.Gamma == 0, "in (0, 1] (StepLR's decay factor)"},
-		{"pct-start", c.PctStart, c.PctStart > 0 && c.PctStart < 1, "in (0, 1)"},
-		{"weight-decay", c.WeightDecay, c.WeightDecay >= 0 && c.WeightDecay < 1, "in [0, 1)"},
-		{"label-smoothing", c.LabelSmoothing, c.LabelSmoothing >= 0 && c.LabelSmoothing < 1, "in [0, 1)"},
-		{"rotate", c.Rotate, c.Rotate >= 0 && c.Rotate <= 180, "in [0, 180] degrees"},
-		{"target", c.Target, c.Target > 0 && c.Target <= 100, "a percentage in (0, 100]"},
-	} {
-		// NaN fails every comparison above, so only infinities need naming.
-		if !f.ok || math.IsInf(f.v, 0) {
-			return arch, inputErr("-%s must be %s, got %g", f.flag, f.wanted, f.v)
+// arch is the net of the run with the run's recipe.
+func (c *Config) arch() (models.Arch, error) {
+	var a models.Arch
+	if c.Net != nil && (c.Arch == "" || c.Arch == c.Net.Name) {
+		a = *c.Net
+	} else {
+		var err error
+		if a, err = models.Resolve(c.Arch); err != nil {
+			return a, &InputError{Err: err}
 		}
 	}
+	a.Recipe = c.Recipe
+	return a, nil
+}
+
+// Validate checks every field and returns the arch with the run's recipe;
+// errors are InputErrors naming the flag. NaN and infinities are refused
+// everywhere. Limits that depend on the data (a batch larger than the
+// training set) are checked by checkSizes once the data is loaded, before
+// anything large is allocated.
+func (c *Config) Validate() (models.Arch, error) {
+	arch, err := c.arch()
+	if err != nil {
+		return arch, err
+	}
+	if err := arch.Check(); err != nil {
+		return arch, &InputError{Err: err}
+	}
 	switch {
-	case c.Epochs < 1 || c.Epochs > MaxEpochs:
-		return arch, inputErr("-epochs must be in [1, %d], got %d", MaxEpochs, c.Epochs)
-	case c.BatchSize < 1:
-		return arch, inputErr("-batch-size must be at least 1, got %d", c.BatchSize)
+	case !(c.Target > 0 && c.Target <= 100):
+		return arch, inputErr("-target must be a percentage in (0, 100], got %g", c.Target)
 	case c.TestBatchSize < 1:
 		return arch, inputErr("-test-batch-size must be at least 1, got %d", c.TestBatchSize)
-	case c.StepSize < 0:
-		return arch, inputErr("-step-size must not be negative, got %d", c.StepSize)
-	case c.Schedule != "" && c.Schedule != "constant" && c.Schedule != "step" && c.Schedule != "onecycle":
-		return arch, inputErr("-schedule must be constant, step or onecycle, got %q", c.Schedule)
-	case c.schedule() == "step" && c.StepSize < 1:
-		return arch, inputErr("-schedule step needs -step-size ≥ 1, got %d", c.StepSize)
 	case c.Holdout < 0:
 		return arch, inputErr("-holdout must not be negative, got %d", c.Holdout)
 	case c.Subset < 0:
@@ -219,7 +187,7 @@ func (c *Config) checkSizes(n, evalImages int) (testBatch int, err error) {
 }
 
 // schedule resolves Schedule: "constant", "step" or "onecycle".
-func (c *Config) schedule() string { return models.ScheduleName(c.Schedule, c.StepSize) }
+func (c *Config) schedule() string { return c.Recipe.ScheduleName() }
 
 // mark is "*" for a value set by a flag, else "".
 func (c *Config) mark(flag string) string {

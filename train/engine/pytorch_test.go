@@ -74,8 +74,12 @@ func TestPyTorchRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	arch, _ := models.Lookup("step3")
+	code, err := arch.PyTorch()
+	if err != nil {
+		t.Fatal(err)
+	}
 	script := filepath.Join(t.TempDir(), "roundtrip.py")
-	os.WriteFile(script, []byte(strings.Replace(pyScript, "%s", arch.PyTorch(), 1)), 0o644)
+	os.WriteFile(script, []byte(strings.Replace(pyScript, "%s", code, 1)), 0o644)
 	dataDir, err := mnist.DefaultDir()
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinydigits/tinydigits/models"
 	"github.com/tinydigits/tinydigits/torch"
 )
 
@@ -144,7 +145,8 @@ func TestResumeRejectsIncompatibleCheckpoints(t *testing.T) {
 	}
 	var meta checkpointMeta
 	json.Unmarshal([]byte(texts[0].Value), &meta)
-	meta.Arch = "step2"
+	meta.Arch, _ = models.Lookup("step2")
+	meta.Params = meta.Arch.Params()
 	js, _ := json.Marshal(meta)
 	wrongArch, err := torch.SaveDict(items, []torch.Text{{Name: "meta", Value: string(js)}})
 	if err != nil {

@@ -46,7 +46,8 @@ type Result struct {
 	Device        string         `json:"device"`
 	Threads       int            `json:"threads"`
 	Libtorch      string         `json:"libtorch"`
-	Recipe        string         `json:"recipe"`
+	Recipe        models.Recipe  `json:"recipe"`
+	RecipeLine    string         `json:"recipe_line"`
 	Target        float64        `json:"target"`
 	BestTestAcc   float64        `json:"best_test_acc"`
 	BestEpoch     int            `json:"best_epoch"`
@@ -166,6 +167,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 			return nil, &InputError{Err: fmt.Errorf("resume: %w", err)}
 		}
 	}
+
 	settle()
 
 	if err := torch.ManualSeed(cfg.Seed); err != nil {
@@ -179,7 +181,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	if err := net.To(device); err != nil {
 		return nil, err
 	}
-	summary, err := models.Summarize(net, []int64{1, mnist.Rows, mnist.Cols})
+	summary, err := arch.Summary()
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +192,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	defer opt.Close()
 	res := &Result{
 		Arch: arch.Name, Params: nn.NumParams(net), Seed: cfg.Seed, Device: device.String(),
-		Threads: torch.NumThreads(), Libtorch: torch.Version(), Recipe: cfg.recipeLine(),
+		Threads: torch.NumThreads(), Libtorch: torch.Version(), Recipe: cfg.Recipe, RecipeLine: cfg.recipeLine(),
 		Target: cfg.Target, DataDir: ds.Dir, TrainImages: train.Len(), TestImages: evalSet.Len(), EvaluatedOn: evalName,
 	}
 	first := 0
@@ -203,6 +205,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		res.Epochs = append(res.Epochs, ck.meta.Metrics...)
 		earlier = ck.meta.WallSeconds
 		res.ResumedAt = []int{first}
+	}
+	if !cfg.DryRun {
+		// The net and the recipe as run: the folder needs no registry entry.
+		if err := atomicfile.Write(filepath.Join(cfg.Out, ArchFile), arch.MarshalFile()); err != nil {
+			return nil, err
+		}
 	}
 	banner(out, cfg, arch, res, ds, device, train.Len(), evalSet.Len(), testBatch)
 	switch {
@@ -244,9 +252,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		smoothing: cfg.LabelSmoothing, hook: cfg.afterBatch, evalHook: cfg.afterEvalBatch}
 	save := func(epochs int) error {
 		meta := checkpointMeta{
-			Format: checkpointFormat, Arch: arch.Name, Params: res.Params, Recipe: recipeOf(cfg),
+			Format: checkpointFormat, Arch: arch, Params: res.Params, Run: settingsOf(cfg, res.Threads, res.Device),
 			Epoch: epochs, Metrics: append([]EpochMetrics{}, res.Epochs...), WallSeconds: earlier + time.Since(start).Seconds(),
-			Libtorch: res.Libtorch, Threads: res.Threads, Device: res.Device,
+			Libtorch: res.Libtorch,
 		}
 		return writeCheckpoint(filepath.Join(cfg.Out, CheckpointFile), meta, net, opt, device)
 	}
@@ -374,7 +382,7 @@ func banner(out io.Writer, cfg Config, arch models.Arch, res *Result, ds *mnist.
 	for _, w := range ds.Warnings {
 		fmt.Fprintf(out, "warning: %s\n", w)
 	}
-	fmt.Fprintf(out, "recipe: %s\n", res.Recipe)
+	fmt.Fprintf(out, "recipe: %s\n", res.RecipeLine)
 }
 
 // startLibtorch prepares libtorch for a run on the calling (locked) OS
@@ -408,44 +416,45 @@ func trainTransform(cfg Config) transforms.Transform {
 // settings); changing the recipe is an error, since the run would no longer
 // be the one that was started.
 func resumeConfig(given Config, ck *checkpoint, dir string) (Config, error) {
-	r := ck.meta.Recipe
+	run := ck.meta.Run
 	cfg := given
-	cfg.Arch, cfg.Out, cfg.Resume = ck.meta.Arch, dir, ""
-	cfg.Epochs, cfg.BatchSize, cfg.TestBatchSize = r.Epochs, r.BatchSize, r.TestBatchSize
-	cfg.LR, cfg.Momentum, cfg.StepSize, cfg.Gamma, cfg.Rotate = r.LR, r.Momentum, r.StepSize, r.Gamma, r.Rotate
-	cfg.Schedule, cfg.PctStart, cfg.WeightDecay, cfg.Holdout = r.Schedule, r.PctStart, r.WeightDecay, r.Holdout
-	cfg.LabelSmoothing = r.LabelSmoothing
-	cfg.Seed, cfg.Subset, cfg.Target, cfg.DataDir = r.Seed, r.Subset, r.Target, r.DataDir
+	net := ck.meta.Arch
+	cfg.Arch, cfg.Net, cfg.Recipe, cfg.Out, cfg.Resume = net.Name, &net, net.Recipe, dir, ""
+	cfg.Seed, cfg.TestBatchSize, cfg.Subset, cfg.Holdout = run.Seed, run.TestBatchSize, run.Subset, run.Holdout
+	cfg.Target, cfg.DataDir = run.Target, run.DataDir
 	// The thread count and the device change the arithmetic: keep the
 	// run's unless a flag says otherwise.
-	cfg.Threads, cfg.Device = ck.meta.Threads, ck.meta.Device
+	cfg.Threads, cfg.Device = run.Threads, run.Device
+	recipeFlags := map[string]bool{}
+	for _, f := range models.RecipeFields() {
+		recipeFlags[f.Flag] = true
+	}
 	for name := range given.Overridden {
-		switch name {
-		case "epochs":
-			if cfg.schedule() == "onecycle" && given.Epochs != r.Epochs {
-				return cfg, inputErr("resume: %s uses a OneCycle schedule, which spans its %d epochs; -epochs cannot change", dir, r.Epochs)
+		switch {
+		case name == "epochs":
+			if cfg.schedule() == "onecycle" && given.Epochs != net.Recipe.Epochs {
+				return cfg, inputErr("resume: %s uses a OneCycle schedule, which spans its %d epochs; -epochs cannot change", dir, net.Recipe.Epochs)
 			}
 			cfg.Epochs = given.Epochs
-		case "data":
+		case recipeFlags[name], name == "seed", name == "subset", name == "holdout", name == "test-batch-size":
+			return cfg, inputErr("resume: -%s cannot change when resuming: the run keeps the recipe it started with", name)
+		case name == "data":
 			cfg.DataDir = given.DataDir
-		case "target":
+		case name == "target":
 			cfg.Target = given.Target
-		case "threads":
+		case name == "threads":
 			cfg.Threads = given.Threads
-		case "device":
+		case name == "device":
 			cfg.Device = given.Device
-		case "arch":
-			if given.Arch != ck.meta.Arch {
-				return cfg, inputErr("resume: %s holds a %s run, not %s", ck.path, ck.meta.Arch, given.Arch)
+		case name == "arch":
+			if given.Arch != net.Name {
+				return cfg, inputErr("resume: %s holds a %s run, not %s", ck.path, net.Name, given.Arch)
 			}
-		case "out":
+		case name == "out":
 			if filepath.Clean(given.Out) != filepath.Clean(dir) {
 				return cfg, inputErr("resume: a resumed run stays in its folder %s; -out %s does not apply", dir, given.Out)
 			}
-		case "batch-size", "test-batch-size", "lr", "momentum", "step-size", "gamma", "rotate", "seed", "subset",
-			"schedule", "pct-start", "weight-decay", "label-smoothing", "holdout":
-			return cfg, inputErr("resume: -%s cannot change when resuming: the run keeps the recipe it started with", name)
-		case "dry-run", "overwrite":
+		case name == "dry-run", name == "overwrite":
 			return cfg, inputErr("resume: -%s does not go with -resume", name)
 		}
 	}
@@ -462,7 +471,7 @@ func resumeConfig(given Config, ck *checkpoint, dir string) (Config, error) {
 }
 
 // runFiles are the files a run writes into its folder.
-var runFiles = []string{CheckpointFile, MetricsFile, SummaryFile, ModelFile, CurvesFile, ConfusionFile, WrongFile}
+var runFiles = []string{ArchFile, CheckpointFile, MetricsFile, SummaryFile, ModelFile, CurvesFile, ConfusionFile, WrongFile}
 
 // prepareFolder creates the run folder, refusing to mix a new run with an
 // earlier one unless Overwrite is set (then the earlier run's files go).

@@ -154,8 +154,8 @@ func TestEveryStopCanBeFinished(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ck.meta.Epoch != tc.saved || ck.meta.Threads != 1 {
-				t.Errorf("checkpoint holds %d epochs at %d threads", ck.meta.Epoch, ck.meta.Threads)
+			if ck.meta.Epoch != tc.saved || ck.meta.Run.Threads != 1 {
+				t.Errorf("checkpoint holds %d epochs at %d threads", ck.meta.Epoch, ck.meta.Run.Threads)
 			}
 			ck.close()
 			if tc.interrupted {
@@ -227,14 +227,17 @@ func TestCheckpointMetaFieldsRequired(t *testing.T) {
 	// The field names come from the JSON itself, so a field added later is
 	// covered without editing this test.
 	var paths [][]string
-	for k, v := range meta {
-		paths = append(paths, []string{k})
-		if sub, ok := v.(map[string]any); ok {
-			for k2 := range sub {
-				paths = append(paths, []string{k, k2})
+	var walk func(prefix []string, m map[string]any)
+	walk = func(prefix []string, m map[string]any) {
+		for k, v := range m {
+			p := append(slices.Clone(prefix), k)
+			paths = append(paths, p)
+			if sub, ok := v.(map[string]any); ok {
+				walk(p, sub)
 			}
 		}
 	}
+	walk(nil, meta)
 	if len(paths) < 25 {
 		t.Fatalf("only %d fields in the meta", len(paths))
 	}
@@ -242,8 +245,8 @@ func TestCheckpointMetaFieldsRequired(t *testing.T) {
 		var m map[string]any
 		json.Unmarshal([]byte(texts[0].Value), &m)
 		inner := m
-		if len(p) == 2 {
-			inner = m[p[0]].(map[string]any)
+		for _, k := range p[:len(p)-1] {
+			inner = inner[k].(map[string]any)
 		}
 		f(inner, p[len(p)-1])
 		js, _ := json.Marshal(m)
@@ -269,7 +272,9 @@ func TestCheckpointMetaFieldsRequired(t *testing.T) {
 				t.Errorf("%s %s: accepted", kind, name)
 				continue
 			}
-			if !IsInputError(err) || !strings.Contains(err.Error(), `"`+name+`"`) || strings.Contains(err.Error(), "\n") {
+			// A layer list of the wrong type is named by its layer.
+			named := strings.Contains(err.Error(), `"`+name+`"`) || name == "arch.layers" && strings.Contains(err.Error(), "layer")
+			if !IsInputError(err) || !named || strings.Contains(err.Error(), "\n") {
 				t.Errorf("%s %s: want a one-line input error naming the field, got %v", kind, name, err)
 			}
 		}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"image/png"
+
+	"github.com/tinydigits/tinydigits/data/mnist"
+	"github.com/tinydigits/tinydigits/transforms"
+)
+
+// ARCHS.md's layout L1 with edit a (BatchNorm without affine parameters),
+// written by hand: only what each layer changes.
+const l1a = `{
+  "name": "l1-edit-a",
+  "description": "ARCHS.md's L1 with BatchNorm(affine=False)",
+  "layers": [
+    {"type": "Conv2d", "out": 10, "kernel": 3, "bias": false},
+    {"type": "BatchNorm2d", "affine": false}, {"type": "ReLU"},
+    {"type": "Conv2d", "out": 16, "kernel": 3, "bias": false},
+    {"type": "BatchNorm2d", "affine": false}, {"type": "ReLU"},
+    {"type": "MaxPool2d", "kernel": 2},
+    {"type": "Conv2d", "out": 16, "kernel": 3, "bias": false},
+    {"type": "BatchNorm2d", "affine": false}, {"type": "ReLU"},
+    {"type": "Conv2d", "out": 16, "kernel": 3, "bias": false},
+    {"type": "BatchNorm2d", "affine": false}, {"type": "ReLU"},
+    {"type": "AdaptiveAvgPool2d", "size": 1},
+    {"type": "Conv2d", "out": 10, "kernel": 1, "bias": false},
+    {"type": "Flatten"},
+    {"type": "LogSoftmax", "dim": 1}
+  ],
+  "recipe": {"epochs": 1, "batch_size": 64, "lr": 0.05, "momentum": 0.9}
+}`
+
+// A net that is only a file trains from -arch FILE; its run folder, copied
+// elsewhere, evaluates with -eval and predicts with predict, with no flag
+// naming the arch and no registry entry for it.
+func TestArchFileEndToEnd(t *testing.T) {
+	bin := buildTrain(t)
+	predict := filepath.Join(t.TempDir(), "predict")
+	if out, err := exec.Command("go", "build", "-o", predict, "../predict").CombinedOutput(); err != nil {
+		t.Fatalf("go build predict: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "l1a.json")
+	os.WriteFile(file, []byte(l1a), 0o644)
+	run := filepath.Join(dir, "run")
+	out, err := exec.Command(bin, "-arch", file, "-subset", "5000", "-threads", "2", "-quiet", "-out", run).CombinedOutput()
+	if err != nil {
+		t.Fatalf("train -arch %s: %v\n%s", file, err, out)
+	}
+	if !strings.Contains(string(out), "l1-edit-a, 6,298 parameters") {
+		t.Errorf("banner:\n%s", out)
+	}
+	acc := regexp.MustCompile(`test loss [0-9.]+ acc [0-9.]+% \((\d+)/10000\)`).FindStringSubmatch(string(out))
+	if acc == nil {
+		t.Fatalf("no epoch line:\n%s", out)
+	}
+
+	// The folder moves; the arch file goes away.
+	moved := filepath.Join(t.TempDir(), "moved")
+	if err := os.Rename(run, moved); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(file)
+	eval, err := exec.Command(bin, "-eval", filepath.Join(moved, "model.pt")).CombinedOutput()
+	if err != nil || !strings.Contains(string(eval), "("+acc[1]+"/10000)") || !strings.Contains(string(eval), "l1-edit-a") {
+		t.Errorf("-eval of the moved model: %v, want %s/10000\n%s", err, acc[1], eval)
+	}
+	ds, err := mnist.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	png := filepath.Join(t.TempDir(), "digit.png")
+	writePNGFile(t, png, ds.Test.Image(0))
+	pred, err := exec.Command(predict, "-model", filepath.Join(moved, "model.pt"), png).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`digit.png: \d \(\d+\.\d%\)`).Match(pred) {
+		t.Errorf("predict: %v\n%s", err, pred)
+	}
+}
+
+func writePNGFile(t *testing.T, path string, pix []byte) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := png.Encode(f, transforms.DigitImage(pix)); err != nil {
+		t.Fatal(err)
+	}
+}
