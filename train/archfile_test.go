@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,5 +94,39 @@ func writePNGFile(t *testing.T, path string, pix []byte) {
 	defer f.Close()
 	if err := png.Encode(f, transforms.DigitImage(pix)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Bad arch files, given to the command: one line and exit status 2, naming
+// the layer and the problem.
+func TestBadArchFilesCommand(t *testing.T) {
+	dir := t.TempDir()
+	good := strings.Replace(l1a, `"epochs": 1`, `"epochs": 2`, 1)
+	swap := func(old, new string) string {
+		if !strings.Contains(good, old) {
+			t.Fatalf("no %q", old)
+		}
+		return strings.Replace(good, old, new, 1)
+	}
+	for _, tc := range []struct{ name, file, want string }{
+		{"unknown layer", swap(`{"type": "Flatten"}`, `{"type": "Reshape"}`), `layer 16: unknown layer type "Reshape"`},
+		{"wrong channels", swap(`{"type": "BatchNorm2d", "affine": false}, {"type": "ReLU"},
+    {"type": "Conv2d", "out": 16`, `{"type": "BatchNorm2d", "affine": false}, {"type": "ReLU"},
+    {"type": "Conv2d", "in": 3, "out": 16`), "layer 4 (Conv2d): in is 3, but the layer before gives 10 channels"},
+		{"not 10 classes", swap(`{"type": "Conv2d", "out": 10, "kernel": 1`, `{"type": "Conv2d", "out": 7, "kernel": 1`), "must end in [B, 10] log-probabilities"},
+		{"too many pools", swap(`{"type": "AdaptiveAvgPool2d", "size": 1}`, `{"type": "MaxPool2d", "kernel": 2}, {"type": "MaxPool2d", "kernel": 2}, {"type": "MaxPool2d", "kernel": 2}, {"type": "MaxPool2d", "kernel": 2}`), "layer 17 (MaxPool2d): a 1×1 input is smaller than the kernel 2"},
+		{"invalid JSON", good[:len(good)/2], "invalid JSON"},
+		{"empty file", "", "empty file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".json")
+			os.WriteFile(file, []byte(tc.file), 0o644)
+			var stdout, stderr bytes.Buffer
+			code := run([]string{"-arch", file, "-dry-run"}, &stdout, &stderr)
+			msg := strings.TrimSpace(stderr.String())
+			if code != 2 || strings.Contains(msg, "\n") || !strings.Contains(msg, tc.want) || !strings.Contains(msg, file) {
+				t.Errorf("exit %d, stderr %q; want exit 2 and one line naming the file with %q", code, msg, tc.want)
+			}
+		})
 	}
 }

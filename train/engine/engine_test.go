@@ -158,3 +158,31 @@ func TestStep3OneEpoch(t *testing.T) {
 		t.Errorf("test accuracy %.2f%% (%d/%d), want ≥ 98%%", m.TestAcc, m.TestCorrect, m.TestTotal)
 	}
 }
+
+// Each built-in's exported arch file trains to exactly the metrics of its
+// name: the file is the whole definition.
+func TestBuiltinFilesTrainLikeTheirNames(t *testing.T) {
+	for _, name := range models.Names() {
+		byName := config(t, name)
+		byName.Subset, byName.Epochs, byName.Threads = 640, 1, 1
+		want, err := Run(context.Background(), byName, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), name+".json")
+		a, _ := models.Lookup(name)
+		if err := os.WriteFile(file, a.MarshalFile(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		byFile := config(t, file)
+		byFile.Subset, byFile.Epochs, byFile.Threads = 640, 1, 1
+		got, err := Run(context.Background(), byFile, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Params != want.Params || got.Arch != name {
+			t.Errorf("%s: %s with %d parameters from its file", name, got.Arch, got.Params)
+		}
+		sameMetrics(t, want.Epochs, got.Epochs)
+	}
+}
