@@ -26,8 +26,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/torch"
-	"github.com/tinydigits/tinydigits/train/engine"
 	"github.com/tinydigits/tinydigits/transforms"
 )
 
@@ -84,7 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "predict: %v\n", err)
 		return 2
 	}
-	net, _, err := engine.LoadModel(*model, *arch)
+	net, _, err := runfolder.LoadModel(*model, *arch)
 	if err != nil {
 		fmt.Fprintf(stderr, "predict: %v\n", err)
 		return 2

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/tinydigits/tinydigits/data/mnist"
+	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/torch"
 	"github.com/tinydigits/tinydigits/train/engine"
 	"github.com/tinydigits/tinydigits/transforms"
@@ -40,7 +41,7 @@ func trainModel(t *testing.T) string {
 
 // direct classifies MNIST bytes with the model, without predict's fitting.
 func direct(t *testing.T, model string, pix []byte) (int, float64) {
-	net, _, err := engine.LoadModel(model, "")
+	net, _, err := runfolder.LoadModel(model, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,12 +5,12 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
 
 	"github.com/tinydigits/tinydigits/models"
+	"github.com/tinydigits/tinydigits/runfolder"
 )
 
 // Config is one training run. DefaultConfig fills it with an arch's recipe
@@ -68,22 +68,35 @@ type Config struct {
 	afterEvalBatch func(batch int)
 }
 
-// InputError marks a failure caused by the user's input (flags, data files,
-// device): the command reports it in one line and exits with status 2.
-type InputError struct{ Err error }
+// The run folder's types and files, from package runfolder.
+type (
+	// InputError marks a failure caused by the user's input: the command
+	// reports it in one line and exits with status 2.
+	InputError = runfolder.InputError
+	// Result is what a run measured; summary.json holds it.
+	Result = runfolder.Result
+	// EpochMetrics is one row of metrics.csv.
+	EpochMetrics = runfolder.EpochMetrics
+)
 
-func (e *InputError) Error() string { return e.Err.Error() }
-func (e *InputError) Unwrap() error { return e.Err }
+// The run folder's files.
+const (
+	ArchFile       = runfolder.ArchFile
+	CheckpointFile = runfolder.CheckpointFile
+	ModelFile      = runfolder.ModelFile
+	MetricsFile    = runfolder.MetricsFile
+	SummaryFile    = runfolder.SummaryFile
+	CurvesFile     = runfolder.CurvesFile
+	ConfusionFile  = runfolder.ConfusionFile
+	WrongFile      = runfolder.WrongFile
+)
 
 func inputErr(format string, args ...any) error {
 	return &InputError{Err: fmt.Errorf(format, args...)}
 }
 
 // IsInputError reports whether err is (or wraps) an InputError.
-func IsInputError(err error) bool {
-	var ie *InputError
-	return errors.As(err, &ie)
-}
+func IsInputError(err error) bool { return runfolder.IsInputError(err) }
 
 // DefaultConfig is a run of the arch (a registered name or an arch file's
 // path) with its recipe: 1,000 test images a batch, seed 1, all cores, one

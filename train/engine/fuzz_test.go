@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tinydigits/tinydigits/models"
+	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/torch"
 	"github.com/tinydigits/tinydigits/torch/nn"
 	"github.com/tinydigits/tinydigits/torch/optim"
@@ -44,12 +45,12 @@ func stateOf(t *testing.T, net *nn.Sequential) map[string][]float32 {
 // resumeState reads a checkpoint the way -resume does and returns the
 // restored weights, or the error that refused it.
 func resumeState(t *testing.T, path string) (map[string][]float32, error) {
-	ck, err := readCheckpoint(path)
+	ck, err := runfolder.ReadCheckpoint(path)
 	if err != nil {
 		return nil, err
 	}
-	defer ck.close()
-	net, err := ck.arch.Build()
+	defer ck.Close()
+	net, err := ck.Arch.Build()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func resumeState(t *testing.T, path string) (map[string][]float32, error) {
 		t.Fatal(err)
 	}
 	defer opt.Close()
-	if err := ck.restore(net, opt, torch.CPU); err != nil {
+	if err := ck.Restore(net, opt, torch.CPU); err != nil {
 		return nil, err
 	}
 	return stateOf(t, net), nil
@@ -67,7 +68,7 @@ func resumeState(t *testing.T, path string) (map[string][]float32, error) {
 
 // evalState loads a file the way -eval and predict do.
 func evalState(t *testing.T, path string) (map[string][]float32, error) {
-	net, _, err := LoadModel(path, "tiny")
+	net, _, err := runfolder.LoadModel(path, "tiny")
 	if err != nil {
 		return nil, err
 	}

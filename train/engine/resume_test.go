@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/tinydigits/tinydigits/models"
+	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/torch"
 )
 
@@ -143,7 +144,7 @@ func TestResumeRejectsIncompatibleCheckpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var meta checkpointMeta
+	var meta runfolder.Meta
 	json.Unmarshal([]byte(texts[0].Value), &meta)
 	meta.Arch, _ = models.Lookup("step2")
 	meta.Params = meta.Arch.Params()
@@ -220,13 +221,13 @@ func TestNonFiniteLossStops(t *testing.T) {
 	if !strings.Contains(err.Error(), "epoch 2, batch") || !strings.Contains(err.Error(), "lr 0.01") || !strings.Contains(err.Error(), "checkpoint.pt (epoch 1)") {
 		t.Errorf("message: %v", err)
 	}
-	ck, err := readCheckpoint(filepath.Join(c.Out, CheckpointFile))
+	ck, err := runfolder.ReadCheckpoint(filepath.Join(c.Out, CheckpointFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ck.close()
-	if ck.meta.Epoch != 1 {
-		t.Errorf("checkpoint holds epoch %d", ck.meta.Epoch)
+	defer ck.Close()
+	if ck.Meta.Epoch != 1 {
+		t.Errorf("checkpoint holds epoch %d", ck.Meta.Epoch)
 	}
 }
 

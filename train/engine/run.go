@@ -2,70 +2,23 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/tinydigits/tinydigits/data/mnist"
-	"github.com/tinydigits/tinydigits/internal/atomicfile"
 	"github.com/tinydigits/tinydigits/models"
+	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/torch"
 	"github.com/tinydigits/tinydigits/torch/nn"
 	"github.com/tinydigits/tinydigits/torch/optim"
 	"github.com/tinydigits/tinydigits/transforms"
 )
-
-// EpochMetrics is one row of metrics.csv.
-type EpochMetrics struct {
-	Epoch       int     `json:"epoch"` // 1-based
-	LR          float64 `json:"lr"`
-	TrainLoss   float64 `json:"train_loss"`
-	TrainAcc    float64 `json:"train_acc"` // percent
-	TestLoss    float64 `json:"test_loss"`
-	TestAcc     float64 `json:"test_acc"` // percent
-	TestCorrect int     `json:"test_correct"`
-	TestTotal   int     `json:"test_total"`
-	Seconds     float64 `json:"seconds"`          // training time of the epoch
-	ImgPerSec   float64 `json:"img_per_s"`        // training images per second
-	RSSMB       float64 `json:"rss_mb"`           // resident memory at the epoch's end
-	GPUMB       float64 `json:"gpu_mb,omitempty"` // GPU memory in use at the epoch's end (the CUDA driver's count)
-}
-
-// Result is what a run measured; summary.json holds it.
-type Result struct {
-	Arch          string         `json:"arch"`
-	Params        int64          `json:"params"`
-	Seed          uint64         `json:"seed"`
-	Device        string         `json:"device"`
-	Threads       int            `json:"threads"`
-	Libtorch      string         `json:"libtorch"`
-	Recipe        models.Recipe  `json:"recipe"`
-	RecipeLine    string         `json:"recipe_line"`
-	Target        float64        `json:"target"`
-	BestTestAcc   float64        `json:"best_test_acc"`
-	BestEpoch     int            `json:"best_epoch"`
-	BestTrainAcc  float64        `json:"best_train_acc"`
-	LastTrainAcc  float64        `json:"last_train_acc"`
-	LastTestAccs  []float64      `json:"last3_test_acc"`
-	Consistent    bool           `json:"consistent"` // each of the last 3 epochs ≥ target
-	WallSeconds   float64        `json:"wall_seconds"`
-	Epochs        []EpochMetrics `json:"epochs"`
-	Confusion     [][]int        `json:"confusion"` // [true][predicted], last epoch
-	ClassAcc      []float64      `json:"class_acc"` // percent per digit, last epoch
-	DataDir       string         `json:"data_dir"`
-	TrainImages   int            `json:"train_images"`
-	TestImages    int            `json:"test_images"`
-	EvaluatedOn   string         `json:"evaluated_on"` // "test", or "validation": held-out training images
-	ResumedAt     []int          `json:"resumed_after_epochs,omitempty"`
-	FinishedAtUTC string         `json:"finished_at"`
-}
 
 // Interrupted is returned when a signal (a cancelled context) stopped the
 // run at a batch boundary, or stopped an evaluation. The run folder holds
@@ -112,16 +65,16 @@ func (e *Interrupted) Error() string {
 // -resume without training.
 func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	start := time.Now()
-	var ck *checkpoint
+	var ck *runfolder.Checkpoint
 	if cfg.Resume != "" {
-		dir, file, err := checkpointPath(cfg.Resume)
+		dir, file, err := runfolder.CheckpointPath(cfg.Resume)
 		if err != nil {
 			return nil, err
 		}
-		if ck, err = readCheckpoint(file); err != nil {
+		if ck, err = runfolder.ReadCheckpoint(file); err != nil {
 			return nil, err
 		}
-		defer ck.close()
+		defer ck.Close()
 		if cfg, err = resumeConfig(cfg, ck, dir); err != nil {
 			return nil, err
 		}
@@ -159,11 +112,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	}
 	train = train.Subset(cfg.Subset)
 	if ck == nil && !cfg.DryRun {
-		if err := prepareFolder(cfg); err != nil {
+		if err := runfolder.Prepare(cfg.Out, cfg.Overwrite); err != nil {
 			return nil, err
 		}
 	} else if ck != nil {
-		if _, err := atomicfile.RemoveTemps(cfg.Out, runFiles...); err != nil {
+		if err := runfolder.RemoveTemps(cfg.Out); err != nil {
 			return nil, &InputError{Err: fmt.Errorf("resume: %w", err)}
 		}
 	}
@@ -198,17 +151,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	first := 0
 	var earlier float64 // wall time of the runs this one resumes
 	if ck != nil {
-		if err := ck.restore(net, opt, device); err != nil {
+		if err := ck.Restore(net, opt, device); err != nil {
 			return nil, err
 		}
-		first = ck.meta.Epoch
-		res.Epochs = append(res.Epochs, ck.meta.Metrics...)
-		earlier = ck.meta.WallSeconds
+		first = ck.Meta.Epoch
+		res.Epochs = append(res.Epochs, ck.Meta.Metrics...)
+		earlier = ck.Meta.WallSeconds
 		res.ResumedAt = []int{first}
 	}
 	if !cfg.DryRun {
 		// The net and the recipe as run: the folder needs no registry entry.
-		if err := atomicfile.Write(filepath.Join(cfg.Out, ArchFile), arch.MarshalFile()); err != nil {
+		if err := runfolder.WriteArch(cfg.Out, arch); err != nil {
 			return nil, err
 		}
 	}
@@ -251,12 +204,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	st := &stepper{net: net, opt: opt, device: device, every: syncEvery(device, cfg.LogInterval), lrAt: lrAt,
 		smoothing: cfg.LabelSmoothing, hook: cfg.afterBatch, evalHook: cfg.afterEvalBatch}
 	save := func(epochs int) error {
-		meta := checkpointMeta{
-			Format: checkpointFormat, Arch: arch, Params: res.Params, Run: settingsOf(cfg, res.Threads, res.Device),
+		meta := runfolder.Meta{
+			Format: runfolder.Format, Arch: arch, Params: res.Params, Run: settingsOf(cfg, res.Threads, res.Device),
 			Epoch: epochs, Metrics: append([]EpochMetrics{}, res.Epochs...), WallSeconds: earlier + time.Since(start).Seconds(),
 			Libtorch: res.Libtorch,
 		}
-		return writeCheckpoint(filepath.Join(cfg.Out, CheckpointFile), meta, net, opt, device)
+		return runfolder.WriteCheckpoint(filepath.Join(cfg.Out, CheckpointFile), meta, net, opt, device)
 	}
 	if ck == nil && !cfg.DryRun {
 		// The starting state, so that a stop in the first epoch can resume.
@@ -322,7 +275,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 			fmt.Fprintln(out, "dry run: one training and one test batch ran; nothing written")
 			return res, nil
 		}
-		if err := writeMetrics(filepath.Join(cfg.Out, MetricsFile), res.Epochs, evalName); err != nil {
+		if err := runfolder.WriteMetrics(cfg.Out, res.Epochs, evalName); err != nil {
 			return res, err
 		}
 		if err := save(epoch + 1); err != nil {
@@ -337,21 +290,21 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		if _, last, err = st.evaluate(context.Background(), testLoader, false); err != nil {
 			return res, err
 		}
-		if err := writeMetrics(filepath.Join(cfg.Out, MetricsFile), res.Epochs, evalName); err != nil {
+		if err := runfolder.WriteMetrics(cfg.Out, res.Epochs, evalName); err != nil {
 			return res, err
 		}
 	}
-	res.finish(cfg, earlier+time.Since(start).Seconds(), last)
+	finish(res, cfg, earlier+time.Since(start).Seconds(), last)
 	if cfg.SaveModel {
 		if err := nn.Save(net, filepath.Join(cfg.Out, ModelFile)); err != nil {
 			return res, err
 		}
 	}
 	pictures()
-	if err := writeJSON(filepath.Join(cfg.Out, SummaryFile), res); err != nil {
+	if err := runfolder.WriteResult(cfg.Out, res); err != nil {
 		return res, err
 	}
-	res.report(out, cfg)
+	report(res, out, cfg)
 	return res, nil
 }
 
@@ -415,10 +368,13 @@ func trainTransform(cfg Config) transforms.Transform {
 // resumed run may take (more epochs, another device, threads, output
 // settings); changing the recipe is an error, since the run would no longer
 // be the one that was started.
-func resumeConfig(given Config, ck *checkpoint, dir string) (Config, error) {
-	run := ck.meta.Run
+func resumeConfig(given Config, ck *runfolder.Checkpoint, dir string) (Config, error) {
+	if ck.Legacy {
+		return given, inputErr("resume: %s was written by an earlier version and cannot be resumed (-eval still reads its weights)", ck.Path)
+	}
+	run := ck.Meta.Run
 	cfg := given
-	net := ck.meta.Arch
+	net := ck.Arch
 	cfg.Arch, cfg.Net, cfg.Recipe, cfg.Out, cfg.Resume = net.Name, &net, net.Recipe, dir, ""
 	cfg.Seed, cfg.TestBatchSize, cfg.Subset, cfg.Holdout = run.Seed, run.TestBatchSize, run.Subset, run.Holdout
 	cfg.Target, cfg.DataDir = run.Target, run.DataDir
@@ -448,7 +404,7 @@ func resumeConfig(given Config, ck *checkpoint, dir string) (Config, error) {
 			cfg.Device = given.Device
 		case name == "arch":
 			if given.Arch != net.Name {
-				return cfg, inputErr("resume: %s holds a %s run, not %s", ck.path, net.Name, given.Arch)
+				return cfg, inputErr("resume: %s holds a %s run, not %s", ck.Path, net.Name, given.Arch)
 			}
 		case name == "out":
 			if filepath.Clean(given.Out) != filepath.Clean(dir) {
@@ -458,49 +414,19 @@ func resumeConfig(given Config, ck *checkpoint, dir string) (Config, error) {
 			return cfg, inputErr("resume: -%s does not go with -resume", name)
 		}
 	}
-	_, err := os.Stat(filepath.Join(dir, SummaryFile))
-	finished := err == nil
+	finished := runfolder.Finished(dir)
 	switch {
-	case ck.meta.Epoch > cfg.Epochs:
-		return cfg, inputErr("resume: %s has finished %d epochs; -epochs %d is fewer", dir, ck.meta.Epoch, cfg.Epochs)
-	case ck.meta.Epoch == cfg.Epochs && finished:
+	case ck.Meta.Epoch > cfg.Epochs:
+		return cfg, inputErr("resume: %s has finished %d epochs; -epochs %d is fewer", dir, ck.Meta.Epoch, cfg.Epochs)
+	case ck.Meta.Epoch == cfg.Epochs && finished:
 		return cfg, inputErr("resume: %s already finished its %d epochs; pass -epochs N (more than %d) to train further",
-			dir, ck.meta.Epoch, ck.meta.Epoch)
+			dir, ck.Meta.Epoch, ck.Meta.Epoch)
 	}
 	return cfg, nil
 }
 
-// runFiles are the files a run writes into its folder.
-var runFiles = []string{ArchFile, CheckpointFile, MetricsFile, SummaryFile, ModelFile, CurvesFile, ConfusionFile, WrongFile}
-
-// prepareFolder creates the run folder, refusing to mix a new run with an
-// earlier one unless Overwrite is set (then the earlier run's files go).
-func prepareFolder(cfg Config) error {
-	if !cfg.Overwrite {
-		if _, err := os.Stat(filepath.Join(cfg.Out, SummaryFile)); err == nil {
-			return inputErr("%s already holds a finished run (%s); pass -overwrite to replace it, or -out DIR for a new folder", cfg.Out, SummaryFile)
-		}
-		if _, err := os.Stat(filepath.Join(cfg.Out, CheckpointFile)); err == nil {
-			return inputErr("%s holds an unfinished run (%s); -resume %s continues it, -overwrite starts over", cfg.Out, CheckpointFile, cfg.Out)
-		}
-	} else {
-		for _, f := range runFiles {
-			if err := os.Remove(filepath.Join(cfg.Out, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return &InputError{Err: fmt.Errorf("overwrite: %w", err)}
-			}
-		}
-		if _, err := atomicfile.RemoveTemps(cfg.Out, runFiles...); err != nil {
-			return &InputError{Err: fmt.Errorf("overwrite: %w", err)}
-		}
-	}
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-		return &InputError{Err: fmt.Errorf("run folder: %w", err)}
-	}
-	return nil
-}
-
 // finish computes the run's best and last figures.
-func (r *Result) finish(cfg Config, wall float64, last *evalDetail) {
+func finish(r *Result, cfg Config, wall float64, last *evalDetail) {
 	for _, m := range r.Epochs {
 		if m.TestAcc > r.BestTestAcc {
 			r.BestTestAcc, r.BestEpoch = m.TestAcc, m.Epoch
@@ -523,7 +449,7 @@ func (r *Result) finish(cfg Config, wall float64, last *evalDetail) {
 }
 
 // report prints the closing lines.
-func (r *Result) report(out io.Writer, cfg Config) {
+func report(r *Result, out io.Writer, cfg Config) {
 	accs := make([]string, len(r.LastTestAccs))
 	for i, a := range r.LastTestAccs {
 		accs[i] = fmt.Sprintf("%.2f", a)
@@ -555,26 +481,7 @@ func duration(secs float64) string {
 	return fmt.Sprintf("%.1f min", secs/60)
 }
 
-// writeMetrics writes metrics.csv; its evaluation columns say what was
-// evaluated: test_loss and test_acc, or val_loss and val_acc with -holdout.
-func writeMetrics(path string, rows []EpochMetrics, evalName string) error {
-	ev := "test"
-	if evalName == "validation" {
-		ev = "val"
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "epoch,lr,train_loss,train_acc,%s_loss,%s_acc,seconds,img_per_s,rss_mb,gpu_mb\n", ev, ev)
-	for _, m := range rows {
-		fmt.Fprintf(&b, "%d,%g,%.6f,%.4f,%.6f,%.4f,%.3f,%.1f,%.1f,%.1f\n",
-			m.Epoch, m.LR, m.TrainLoss, m.TrainAcc, m.TestLoss, m.TestAcc, m.Seconds, m.ImgPerSec, m.RSSMB, m.GPUMB)
-	}
-	return atomicfile.Write(path, []byte(b.String()))
-}
-
-func writeJSON(path string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.Write(path, append(data, '\n'))
+func settingsOf(c Config, threads int, device string) runfolder.Settings {
+	return runfolder.Settings{Seed: c.Seed, TestBatchSize: c.TestBatchSize, Subset: c.Subset, Holdout: c.Holdout,
+		Target: c.Target, DataDir: c.DataDir, Threads: threads, Device: device}
 }

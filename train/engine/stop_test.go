@@ -14,12 +14,13 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/torch"
 )
 
-// finish runs the resume that completes an interrupted run, with no flags
+// finishRun runs the resume that completes an interrupted run, with no flags
 // but the folder: what a user types.
-func finish(t *testing.T, dir string) *Result {
+func finishRun(t *testing.T, dir string) *Result {
 	t.Helper()
 	r, err := DefaultConfig("step3")
 	if err != nil {
@@ -150,16 +151,16 @@ func TestEveryStopCanBeFinished(t *testing.T) {
 			case !tc.interrupted && err != nil:
 				t.Fatalf("a stop after the last checkpoint should finish the run: %v", err)
 			}
-			ck, err := readCheckpoint(filepath.Join(c.Out, CheckpointFile))
+			ck, err := runfolder.ReadCheckpoint(filepath.Join(c.Out, CheckpointFile))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ck.meta.Epoch != tc.saved || ck.meta.Run.Threads != 1 {
-				t.Errorf("checkpoint holds %d epochs at %d threads", ck.meta.Epoch, ck.meta.Run.Threads)
+			if ck.Meta.Epoch != tc.saved || ck.Meta.Run.Threads != 1 {
+				t.Errorf("checkpoint holds %d epochs at %d threads", ck.Meta.Epoch, ck.Meta.Run.Threads)
 			}
-			ck.close()
+			ck.Close()
 			if tc.interrupted {
-				res = finish(t, c.Out)
+				res = finishRun(t, c.Out)
 			}
 			sameRun(t, whole, res, base.Out, c.Out)
 		})
@@ -173,7 +174,7 @@ func TestEveryStopCanBeFinished(t *testing.T) {
 		}
 		// A killed write's temporary file, which the resume removes.
 		os.WriteFile(filepath.Join(dir, ".summary.json.tmp123"), []byte("{"), 0o644)
-		res := finish(t, dir)
+		res := finishRun(t, dir)
 		sameRun(t, whole, res, base.Out, dir)
 		if _, err := os.Stat(filepath.Join(dir, ".summary.json.tmp123")); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("the stale temporary file is still there: %v", err)
@@ -266,9 +267,9 @@ func TestCheckpointMetaFieldsRequired(t *testing.T) {
 			"wrong type": edit(p, func(m map[string]any, k string) { m[k] = []any{true} }),
 		} {
 			os.WriteFile(path, data, 0o644)
-			ck, err := readCheckpoint(path)
+			ck, err := runfolder.ReadCheckpoint(path)
 			if err == nil {
-				ck.close()
+				ck.Close()
 				t.Errorf("%s %s: accepted", kind, name)
 				continue
 			}
@@ -296,8 +297,8 @@ func TestRunFilesHaveOrdinaryPermissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != len(runFiles) {
-		t.Errorf("%d files, want %d", len(entries), len(runFiles))
+	if len(entries) != len(runfolder.Files) {
+		t.Errorf("%d files, want %d", len(entries), len(runfolder.Files))
 	}
 	for _, e := range entries {
 		info, _ := e.Info()

@@ -1,4 +1,4 @@
-package engine
+package runfolder
 
 import (
 	"bytes"
@@ -31,9 +31,13 @@ const (
 	WrongFile      = "misclassified.png"
 )
 
-// checkpointFormat names the layout of checkpoint.pt, so a future change is
+// Format names the layout of checkpoint.pt, so a future change is
 // recognised instead of misread.
-const checkpointFormat = "tinydigits-checkpoint/2"
+const Format = "tinydigits-checkpoint/2"
+
+// legacyFormat is the format of earlier versions, whose meta names a
+// registered arch: read for its weights only.
+const legacyFormat = "tinydigits-checkpoint/1"
 
 // A checkpoint is one dict in PyTorch's torch.save format:
 //
@@ -41,30 +45,30 @@ const checkpointFormat = "tinydigits-checkpoint/2"
 //	optim.momentum_buffer.<i> SGD's momentum buffer of parameter i
 //	rng.cpu                   libtorch's CPU generator state (dropout masks)
 //	rng.cuda                  the GPU's generator state, for a run on a GPU
-//	meta                      JSON: checkpointMeta
+//	meta                      JSON: Meta
 //
 // The data order and augmentation need no state of their own: they follow
 // from the seed and the epoch number. A run resumed on another kind of
 // device than it started on goes on, but its dropout masks are not those of
 // an uninterrupted run.
-type checkpointMeta struct {
+type Meta struct {
 	Format string `json:"format"`
 	// Arch is the net and its recipe as run (overrides applied): a
 	// checkpoint needs no registry entry to resume or evaluate.
 	Arch        models.Arch    `json:"arch"`
 	Params      int64          `json:"params"`
-	Run         runSettings    `json:"run"`
+	Run         Settings       `json:"run"`
 	Epoch       int            `json:"epoch"` // epochs finished
 	Metrics     []EpochMetrics `json:"metrics"`
 	WallSeconds float64        `json:"wall_seconds"`
 	Libtorch    string         `json:"libtorch"`
 }
 
-// runSettings are the settings outside the recipe that a resumed run
+// Settings are the settings outside the recipe that a resumed run
 // keeps: those that decide the data and the arithmetic (Threads and Device
 // change the rounding; -threads and -device may still override them), and
 // the report's target and data folder (-target and -data may change).
-type runSettings struct {
+type Settings struct {
 	Seed          uint64  `json:"seed"`
 	TestBatchSize int     `json:"test_batch_size"`
 	Subset        int     `json:"subset"`
@@ -75,13 +79,8 @@ type runSettings struct {
 	Device        string  `json:"device"`
 }
 
-func settingsOf(c Config, threads int, device string) runSettings {
-	return runSettings{Seed: c.Seed, TestBatchSize: c.TestBatchSize, Subset: c.Subset, Holdout: c.Holdout,
-		Target: c.Target, DataDir: c.DataDir, Threads: threads, Device: device}
-}
-
-// writeCheckpoint saves the state after a finished epoch, atomically.
-func writeCheckpoint(path string, meta checkpointMeta, net *nn.Sequential, opt *optim.SGD, device torch.Device) error {
+// WriteCheckpoint saves the state after a finished epoch, atomically.
+func WriteCheckpoint(path string, meta Meta, net *nn.Sequential, opt *optim.SGD, device torch.Device) error {
 	var items []torch.Named
 	for _, n := range net.StateDict() {
 		items = append(items, torch.Named{Name: "model." + n.Name, Tensor: n.Tensor})
@@ -116,11 +115,15 @@ func writeCheckpoint(path string, meta checkpointMeta, net *nn.Sequential, opt *
 	return atomicfile.Write(path, data)
 }
 
-// checkpoint is a read and checked checkpoint.pt.
-type checkpoint struct {
-	path    string
-	meta    checkpointMeta
-	arch    models.Arch
+// Checkpoint is a read and checked checkpoint.pt. Close frees its tensors.
+type Checkpoint struct {
+	Path string
+	Meta Meta
+	// Arch is the net with the recipe it was trained with.
+	Arch models.Arch
+	// Legacy marks a checkpoint of an earlier version: its Meta is empty,
+	// and it cannot be resumed.
+	Legacy  bool
 	model   []torch.Named // without the "model." prefix
 	buffers map[int]*torch.Tensor
 	rng     *torch.Tensor
@@ -128,27 +131,27 @@ type checkpoint struct {
 	all     []torch.Named
 }
 
-func (c *checkpoint) close() {
+func (c *Checkpoint) Close() {
 	for _, n := range c.all {
 		n.Tensor.Close()
 	}
 }
 
-// readCheckpoint reads path and checks that it is a whole tinydigits
+// ReadCheckpoint reads path and checks that it is a whole tinydigits
 // checkpoint; every problem is an InputError naming it.
-func readCheckpoint(path string) (*checkpoint, error) {
+func ReadCheckpoint(path string) (*Checkpoint, error) {
 	bad := func(format string, args ...any) error {
-		return inputErr("%s: %s", path, fmt.Sprintf(format, args...))
+		return inputf("%s: %s", path, fmt.Sprintf(format, args...))
 	}
 	items, texts, err := torch.LoadDictFile(path)
 	if err != nil {
 		return nil, &InputError{Err: err}
 	}
-	c := &checkpoint{path: path, all: items, buffers: map[int]*torch.Tensor{}}
+	c := &Checkpoint{Path: path, all: items, buffers: map[int]*torch.Tensor{}}
 	ok := false
 	defer func() {
 		if !ok {
-			c.close()
+			c.Close()
 		}
 	}()
 	metaJSON, found := "", false
@@ -163,24 +166,43 @@ func readCheckpoint(path string) (*checkpoint, error) {
 	var format struct {
 		Format string `json:"format"`
 	}
-	if json.Unmarshal([]byte(metaJSON), &format) == nil && format.Format != checkpointFormat && strings.HasPrefix(format.Format, "tinydigits-checkpoint/") {
-		return nil, bad("format %q, this build reads %q (-eval still reads its weights)", format.Format, checkpointFormat)
+	if json.Unmarshal([]byte(metaJSON), &format) == nil && format.Format == legacyFormat {
+		// An earlier version's checkpoint: its weights and its registered
+		// arch, enough for -eval and predict, not to resume.
+		var old struct {
+			Arch string `json:"arch"`
+		}
+		json.Unmarshal([]byte(metaJSON), &old)
+		if c.Arch, err = models.Lookup(old.Arch); err != nil {
+			return nil, bad("%v", err)
+		}
+		c.Legacy = true
+		for _, n := range items {
+			if name, ok := strings.CutPrefix(n.Name, "model."); ok {
+				c.model = append(c.model, torch.Named{Name: name, Tensor: n.Tensor})
+			}
+		}
+		ok = true
+		return c, nil
 	}
-	if err := decodeStrict([]byte(metaJSON), &c.meta); err != nil {
+	if json.Unmarshal([]byte(metaJSON), &format) == nil && format.Format != Format && strings.HasPrefix(format.Format, "tinydigits-checkpoint/") {
+		return nil, bad("format %q, this build reads %q", format.Format, Format)
+	}
+	if err := decodeStrict([]byte(metaJSON), &c.Meta); err != nil {
 		return nil, bad("meta: %v", err)
 	}
-	if c.meta.Format != checkpointFormat {
-		return nil, bad("format %q, this build reads %q", c.meta.Format, checkpointFormat)
+	if c.Meta.Format != Format {
+		return nil, bad("format %q, this build reads %q", c.Meta.Format, Format)
 	}
-	if err := c.meta.Arch.Check(); err != nil {
+	if err := c.Meta.Arch.Check(); err != nil {
 		return nil, bad("meta: arch: %v", err)
 	}
-	c.arch = c.meta.Arch
-	if p := c.arch.Params(); p != c.meta.Params {
-		return nil, bad("meta: the arch has %d parameters, the meta says %d", p, c.meta.Params)
+	c.Arch = c.Meta.Arch
+	if p := c.Arch.Params(); p != c.Meta.Params {
+		return nil, bad("meta: the arch has %d parameters, the meta says %d", p, c.Meta.Params)
 	}
-	if c.meta.Epoch < 0 || c.meta.Epoch != len(c.meta.Metrics) {
-		return nil, bad("meta says %d epochs finished but holds metrics of %d", c.meta.Epoch, len(c.meta.Metrics))
+	if c.Meta.Epoch < 0 || c.Meta.Epoch != len(c.Meta.Metrics) {
+		return nil, bad("meta says %d epochs finished but holds metrics of %d", c.Meta.Epoch, len(c.Meta.Metrics))
 	}
 	for _, n := range items {
 		switch {
@@ -212,24 +234,24 @@ func readCheckpoint(path string) (*checkpoint, error) {
 
 // restore loads the checkpoint's state into a freshly built network and
 // optimizer of its arch; it checks everything before changing anything.
-func (c *checkpoint) restore(net *nn.Sequential, opt *optim.SGD, device torch.Device) error {
+func (c *Checkpoint) Restore(net *nn.Sequential, opt *optim.SGD, device torch.Device) error {
 	// The weights first: a checkpoint of another arch fails here, by name.
 	if err := nn.LoadStateDict(net, c.model); err != nil {
-		return inputErr("%s does not fit %s: %v", c.path, c.arch.Name, err)
+		return inputf("%s does not fit %s: %v", c.Path, c.Arch.Name, err)
 	}
 	params := nn.Parameters(net)
 	for i, b := range c.buffers {
 		if i >= len(params) {
-			return inputErr("%s: momentum buffer %d, but %s has %d parameters", c.path, i, c.arch.Name, len(params))
+			return inputf("%s: momentum buffer %d, but %s has %d parameters", c.Path, i, c.Arch.Name, len(params))
 		}
 		if !slices.Equal(b.Shape(), params[i].Shape()) {
-			return inputErr("%s: momentum buffer %d has shape %v, parameter %d has %v", c.path, i, b.Shape(), i, params[i].Shape())
+			return inputf("%s: momentum buffer %d has shape %v, parameter %d has %v", c.Path, i, b.Shape(), i, params[i].Shape())
 		}
 	}
 	// Before the first step (the checkpoint of epoch 0) SGD has no momentum
 	// buffers yet; after it, every parameter has one.
-	if c.meta.Arch.Recipe.Momentum != 0 && len(c.buffers) != len(params) && (c.meta.Epoch > 0 || len(c.buffers) > 0) {
-		return inputErr("%s: %d momentum buffers for %d parameters", c.path, len(c.buffers), len(params))
+	if c.Meta.Arch.Recipe.Momentum != 0 && len(c.buffers) != len(params) && (c.Meta.Epoch > 0 || len(c.buffers) > 0) {
+		return inputf("%s: %d momentum buffers for %d parameters", c.Path, len(c.buffers), len(params))
 	}
 	for i, b := range c.buffers {
 		moved, err := b.To(params[i].Device())
@@ -241,18 +263,18 @@ func (c *checkpoint) restore(net *nn.Sequential, opt *optim.SGD, device torch.De
 		}
 	}
 	if err := torch.SetCPURNGState(c.rng); err != nil {
-		return inputErr("%s: rng.cpu: %v", c.path, err)
+		return inputf("%s: rng.cpu: %v", c.Path, err)
 	}
 	if c.rngCUDA != nil && device.IsCUDA() {
 		if err := torch.SetRNGState(device, c.rngCUDA); err != nil {
-			return inputErr("%s: rng.cuda: %v", c.path, err)
+			return inputf("%s: rng.cuda: %v", c.Path, err)
 		}
 	}
 	return nil
 }
 
-// checkpointPath accepts a run folder or the checkpoint file itself.
-func checkpointPath(p string) (dir, file string, err error) {
+// CheckpointPath accepts a run folder or the checkpoint file itself.
+func CheckpointPath(p string) (dir, file string, err error) {
 	st, err := os.Stat(p)
 	if err != nil {
 		return "", "", &InputError{Err: fmt.Errorf("resume: %w", err)}
@@ -260,7 +282,7 @@ func checkpointPath(p string) (dir, file string, err error) {
 	if st.IsDir() {
 		file = filepath.Join(p, CheckpointFile)
 		if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
-			return "", "", inputErr("resume: %s has no %s: no finished epoch to resume from", p, CheckpointFile)
+			return "", "", inputf("resume: %s has no %s: no finished epoch to resume from", p, CheckpointFile)
 		}
 		return p, file, nil
 	}
@@ -311,3 +333,7 @@ func requireFields(data []byte, t reflect.Type, prefix string) error {
 	}
 	return nil
 }
+
+// Weights is the model's state dict held by the checkpoint (names without
+// the "model." prefix); the checkpoint owns the tensors.
+func (c *Checkpoint) Weights() []torch.Named { return c.model }

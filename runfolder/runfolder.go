@@ -1,0 +1,173 @@
+// Package runfolder is the format of a run folder, the one place that knows
+// it: the training engine writes through it, and -eval, -resume, predict and
+// the sweep read through it. It does not import the engine.
+//
+//	arch.json      the net and the recipe as run (models.Arch)
+//	checkpoint.pt  weights, optimizer and RNG state, and the meta (Meta)
+//	metrics.csv    one row per finished epoch
+//	model.pt       the final state dict, in PyTorch's format
+//	summary.json   the results (Result); written last, it marks the run finished
+//	curves.png, confusion.png, misclassified.png
+//
+// Every file is written through internal/atomicfile.
+package runfolder
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tinydigits/tinydigits/internal/atomicfile"
+	"github.com/tinydigits/tinydigits/models"
+)
+
+// Files lists the files a run writes into its folder.
+var Files = []string{ArchFile, CheckpointFile, MetricsFile, SummaryFile, ModelFile, CurvesFile, ConfusionFile, WrongFile}
+
+// InputError marks a failure caused by the user's input (flags, data files,
+// device, a damaged or foreign file): commands report it in one line and
+// exit with status 2.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+func inputf(format string, args ...any) error {
+	return &InputError{Err: fmt.Errorf(format, args...)}
+}
+
+// IsInputError reports whether err is (or wraps) an InputError.
+func IsInputError(err error) bool {
+	var ie *InputError
+	return errors.As(err, &ie)
+}
+
+// EpochMetrics is one row of metrics.csv.
+type EpochMetrics struct {
+	Epoch       int     `json:"epoch"` // 1-based
+	LR          float64 `json:"lr"`
+	TrainLoss   float64 `json:"train_loss"`
+	TrainAcc    float64 `json:"train_acc"` // percent
+	TestLoss    float64 `json:"test_loss"`
+	TestAcc     float64 `json:"test_acc"` // percent
+	TestCorrect int     `json:"test_correct"`
+	TestTotal   int     `json:"test_total"`
+	Seconds     float64 `json:"seconds"`          // training time of the epoch
+	ImgPerSec   float64 `json:"img_per_s"`        // training images per second
+	RSSMB       float64 `json:"rss_mb"`           // resident memory at the epoch's end
+	GPUMB       float64 `json:"gpu_mb,omitempty"` // GPU memory in use at the epoch's end (the CUDA driver's count)
+}
+
+// Result is what a run measured; summary.json holds it.
+type Result struct {
+	Arch          string         `json:"arch"`
+	Params        int64          `json:"params"`
+	Seed          uint64         `json:"seed"`
+	Device        string         `json:"device"`
+	Threads       int            `json:"threads"`
+	Libtorch      string         `json:"libtorch"`
+	Recipe        models.Recipe  `json:"recipe"`
+	RecipeLine    string         `json:"recipe_line"`
+	Target        float64        `json:"target"`
+	BestTestAcc   float64        `json:"best_test_acc"`
+	BestEpoch     int            `json:"best_epoch"`
+	BestTrainAcc  float64        `json:"best_train_acc"`
+	LastTrainAcc  float64        `json:"last_train_acc"`
+	LastTestAccs  []float64      `json:"last3_test_acc"`
+	Consistent    bool           `json:"consistent"` // each of the last 3 epochs ≥ target
+	WallSeconds   float64        `json:"wall_seconds"`
+	Epochs        []EpochMetrics `json:"epochs"`
+	Confusion     [][]int        `json:"confusion"` // [true][predicted], last epoch
+	ClassAcc      []float64      `json:"class_acc"` // percent per digit, last epoch
+	DataDir       string         `json:"data_dir"`
+	TrainImages   int            `json:"train_images"`
+	TestImages    int            `json:"test_images"`
+	EvaluatedOn   string         `json:"evaluated_on"` // "test", or "validation": held-out training images
+	ResumedAt     []int          `json:"resumed_after_epochs,omitempty"`
+	FinishedAtUTC string         `json:"finished_at"`
+}
+
+// ReadResult reads a folder's summary.json.
+func ReadResult(dir string) (*Result, error) {
+	data, err := os.ReadFile(filepath.Join(dir, SummaryFile))
+	if err != nil {
+		return nil, err
+	}
+	var r Result
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, SummaryFile), err)
+	}
+	return &r, nil
+}
+
+// WriteResult writes summary.json.
+func WriteResult(dir string, r *Result) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(dir, SummaryFile), append(data, '\n'))
+}
+
+// WriteArch writes arch.json.
+func WriteArch(dir string, a models.Arch) error {
+	return atomicfile.Write(filepath.Join(dir, ArchFile), a.MarshalFile())
+}
+
+// WriteMetrics writes metrics.csv; its evaluation columns say what was
+// evaluated: test_loss and test_acc, or val_loss and val_acc with -holdout.
+func WriteMetrics(dir string, rows []EpochMetrics, evalName string) error {
+	ev := "test"
+	if evalName == "validation" {
+		ev = "val"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "epoch,lr,train_loss,train_acc,%s_loss,%s_acc,seconds,img_per_s,rss_mb,gpu_mb\n", ev, ev)
+	for _, m := range rows {
+		fmt.Fprintf(&b, "%d,%g,%.6f,%.4f,%.6f,%.4f,%.3f,%.1f,%.1f,%.1f\n",
+			m.Epoch, m.LR, m.TrainLoss, m.TrainAcc, m.TestLoss, m.TestAcc, m.Seconds, m.ImgPerSec, m.RSSMB, m.GPUMB)
+	}
+	return atomicfile.Write(filepath.Join(dir, MetricsFile), []byte(b.String()))
+}
+
+// Prepare creates the folder for a new run, refusing to mix it with an
+// earlier run unless overwrite is set (then the earlier run's files, and
+// the temporary files of killed writes, go).
+func Prepare(dir string, overwrite bool) error {
+	if !overwrite {
+		if _, err := os.Stat(filepath.Join(dir, SummaryFile)); err == nil {
+			return inputf("%s already holds a finished run (%s); pass -overwrite to replace it, or -out DIR for a new folder", dir, SummaryFile)
+		}
+		if _, err := os.Stat(filepath.Join(dir, CheckpointFile)); err == nil {
+			return inputf("%s holds an unfinished run (%s); -resume %s continues it, -overwrite starts over", dir, CheckpointFile, dir)
+		}
+	} else {
+		for _, f := range Files {
+			if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return &InputError{Err: fmt.Errorf("overwrite: %w", err)}
+			}
+		}
+		if err := RemoveTemps(dir); err != nil {
+			return &InputError{Err: fmt.Errorf("overwrite: %w", err)}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return &InputError{Err: fmt.Errorf("run folder: %w", err)}
+	}
+	return nil
+}
+
+// RemoveTemps removes what killed writes of the run's files left in dir.
+func RemoveTemps(dir string) error {
+	_, err := atomicfile.RemoveTemps(dir, Files...)
+	return err
+}
+
+// Finished reports whether dir holds a finished run (its summary.json).
+func Finished(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, SummaryFile))
+	return err == nil
+}
