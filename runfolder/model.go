@@ -1,6 +1,7 @@
 package runfolder
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 
@@ -73,8 +74,13 @@ func archBeside(path string) (models.Arch, error) {
 		}
 		return a, nil
 	}
-	if r, err := ReadResult(dir); err == nil && r.Arch != "" {
-		a, err := models.Lookup(r.Arch)
+	// Only the arch's name: an earlier version's summary.json differs in
+	// other fields (its recipe was a line of text).
+	var summary struct {
+		Arch string `json:"arch"`
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, SummaryFile)); err == nil && json.Unmarshal(data, &summary) == nil && summary.Arch != "" {
+		a, err := models.Lookup(summary.Arch)
 		if err != nil {
 			return a, &InputError{Err: err}
 		}
