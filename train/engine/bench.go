@@ -6,11 +6,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/tinydigits/tinydigits/data/mnist"
 	"github.com/tinydigits/tinydigits/torch"
-	"github.com/tinydigits/tinydigits/torch/nn"
-	"github.com/tinydigits/tinydigits/torch/optim"
-	"github.com/tinydigits/tinydigits/transforms"
 )
 
 // BenchResult is the throughput of the training step and of evaluation.
@@ -23,48 +19,22 @@ type BenchResult struct {
 
 // Bench measures cfg's arch as a training run does it: the real pipeline
 // (shuffling, cfg.Rotate, normalisation, one copy into libtorch) and the
-// real training step, over batches after warmup; then evaluation over the
-// test set at cfg.TestBatchSize under no-grad. Nothing is written.
+// real training step, over batches after warmup (at the recipe's lr, not
+// stepped); then evaluation over the test set at cfg.TestBatchSize under
+// no-grad. Nothing is written.
 func Bench(ctx context.Context, cfg Config, warmup, batches int) (BenchResult, error) {
-	arch, err := cfg.Validate()
-	if err != nil {
-		return BenchResult{}, err
-	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	device, err := startLibtorch(cfg, cfg.Threads)
+	// The same session a training run builds: recipe, seed, optimizer,
+	// pipeline and step cannot drift from Run's.
+	s, err := newSession(cfg, false, nil)
 	if err != nil {
 		return BenchResult{}, err
 	}
-	ds, err := mnist.Load(cfg.DataDir)
-	if err != nil {
-		return BenchResult{}, &InputError{Err: err}
-	}
-	settle()
-	torch.ManualSeed(cfg.Seed)
-	net, err := arch.Build()
-	if err != nil {
-		return BenchResult{}, err
-	}
-	defer net.Close()
-	if err := net.To(device); err != nil {
-		return BenchResult{}, err
-	}
-	opt, err := optim.NewSGD(nn.Parameters(net), optim.SGDConfig{LR: cfg.LR, Momentum: cfg.Momentum})
-	if err != nil {
-		return BenchResult{}, err
-	}
-	defer opt.Close()
-	train, err := transforms.NewLoader(ds.Train, transforms.LoaderConfig{BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Transform: trainTransform(cfg), Workers: cfg.Workers})
-	if err != nil {
-		return BenchResult{}, err
-	}
-	test, err := transforms.NewLoader(ds.Test, transforms.LoaderConfig{BatchSize: cfg.TestBatchSize, Transform: transforms.MNISTNormalize, Workers: cfg.Workers})
-	if err != nil {
-		return BenchResult{}, err
-	}
-	st := &stepper{net: net, opt: opt, device: device, smoothing: cfg.LabelSmoothing}
-	net.Train(true)
+	defer s.close()
+	st, device, train, test := s.st, s.device, s.trainLoader, s.testLoader
+	st.hook, st.evalHook, st.lrAt = nil, nil, nil
+	s.net.Train(true)
 	res := BenchResult{Threads: torch.NumThreads(), TrainBatches: batches}
 	acc, err := torch.NewTally(device)
 	if err != nil {

@@ -65,195 +65,304 @@ func (e *Interrupted) Error() string {
 // -resume without training.
 func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	start := time.Now()
-	var ck *runfolder.Checkpoint
-	if cfg.Resume != "" {
-		dir, file, err := runfolder.CheckpointPath(cfg.Resume)
-		if err != nil {
-			return nil, err
-		}
-		if ck, err = runfolder.ReadCheckpoint(file); err != nil {
-			return nil, err
-		}
-		defer ck.Close()
-		if cfg, err = resumeConfig(cfg, ck, dir); err != nil {
-			return nil, err
-		}
-	}
-	arch, err := cfg.Validate()
+	cfg, ck, err := openResume(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if ck != nil {
+		defer ck.Close()
 	}
 	// libtorch keeps grad mode per OS thread: keep every libtorch call of this
 	// run on one thread.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	device, err := startLibtorch(cfg, cfg.Threads)
+	s, err := newSession(cfg, ck != nil, func() error { return openFolder(cfg, ck) })
 	if err != nil {
-		if ck != nil && !cfg.Overridden["device"] {
+		return nil, err
+	}
+	defer s.close()
+	r := &run{session: s, out: out, start: start, res: s.result()}
+	if err := r.restore(ck); err != nil {
+		return nil, err
+	}
+	if err := r.announce(ck); err != nil {
+		return nil, err
+	}
+	if ck == nil && !cfg.DryRun {
+		// The starting state, so that a stop in the first epoch can resume.
+		if err := r.save(0); err != nil {
+			return r.res, err
+		}
+	}
+	if err := r.epochs(ctx); err != nil || cfg.DryRun {
+		return r.res, err
+	}
+	return r.res, r.finish()
+}
+
+// openResume reads the checkpoint of a -resume and returns the run's own
+// configuration with the overrides a resume may take.
+func openResume(cfg Config) (Config, *runfolder.Checkpoint, error) {
+	if cfg.Resume == "" {
+		return cfg, nil, nil
+	}
+	dir, file, err := runfolder.CheckpointPath(cfg.Resume)
+	if err != nil {
+		return cfg, nil, err
+	}
+	ck, err := runfolder.ReadCheckpoint(file)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if cfg, err = resumeConfig(cfg, ck, dir); err != nil {
+		ck.Close()
+		return cfg, nil, err
+	}
+	return cfg, ck, nil
+}
+
+// openFolder prepares the run folder: a new one (refusing to mix runs), or
+// the resumed one, cleared of what killed writes left.
+func openFolder(cfg Config, ck *runfolder.Checkpoint) error {
+	switch {
+	case ck != nil:
+		if err := runfolder.RemoveTemps(cfg.Out); err != nil {
+			return &InputError{Err: fmt.Errorf("resume: %w", err)}
+		}
+	case !cfg.DryRun:
+		return runfolder.Prepare(cfg.Out, cfg.Overwrite)
+	}
+	return nil
+}
+
+// session is what a training run and a benchmark share, built the same way
+// from one Config: libtorch started, the data loaded and split, the net
+// built from the seed, the optimizer, the loaders, the schedule and the
+// training step.
+type session struct {
+	cfg                     Config
+	arch                    models.Arch
+	device                  torch.Device
+	ds                      *mnist.Dataset
+	train, eval             *mnist.Set
+	evalName                string
+	testBatch               int
+	net                     *nn.Sequential
+	opt                     *optim.SGD
+	trainLoader, testLoader *transforms.Loader
+	sched                   optim.Schedule
+	st                      *stepper
+}
+
+// newSession checks cfg and builds a session on the calling goroutine,
+// which the caller has locked to its OS thread. beforeBuild runs once every
+// check has passed and before the net is built. A resumed run's device
+// that this machine lacks gets a line saying how to go on.
+func newSession(cfg Config, resumed bool, beforeBuild func() error) (*session, error) {
+	arch, err := cfg.Validate()
+	if err != nil {
+		return nil, err
+	}
+	s := &session{cfg: cfg, arch: arch, evalName: "test"}
+	if s.device, err = startLibtorch(cfg, cfg.Threads); err != nil {
+		if resumed && !cfg.Overridden["device"] {
 			err = inputErr("resume: the run trained on %s, which this machine cannot use (%v); pass -device to continue elsewhere (the numbers will then differ from an uninterrupted run)", cfg.Device, err)
 		}
 		return nil, err
 	}
-	ds, err := mnist.Load(cfg.DataDir)
-	if err != nil {
+	if s.ds, err = mnist.Load(cfg.DataDir); err != nil {
 		return nil, &InputError{Err: err}
 	}
-	testBatch, err := cfg.checkSizes(ds.Train.Len(), ds.Test.Len())
-	if err != nil {
+	if s.testBatch, err = cfg.checkSizes(s.ds.Train.Len(), s.ds.Test.Len()); err != nil {
 		return nil, err
 	}
-	train, evalSet, evalName := ds.Train, ds.Test, "test"
+	s.train, s.eval = s.ds.Train, s.ds.Test
 	if cfg.Holdout > 0 {
-		if train, evalSet, err = ds.Train.Split(cfg.Holdout); err != nil {
+		if s.train, s.eval, err = s.ds.Train.Split(cfg.Holdout); err != nil {
 			return nil, &InputError{Err: err}
 		}
-		evalName = "validation"
-		testBatch = min(cfg.TestBatchSize, evalSet.Len())
+		s.evalName = "validation"
+		s.testBatch = min(cfg.TestBatchSize, s.eval.Len())
 	}
-	train = train.Subset(cfg.Subset)
-	if ck == nil && !cfg.DryRun {
-		if err := runfolder.Prepare(cfg.Out, cfg.Overwrite); err != nil {
+	s.train = s.train.Subset(cfg.Subset)
+	if beforeBuild != nil {
+		if err := beforeBuild(); err != nil {
 			return nil, err
 		}
-	} else if ck != nil {
-		if err := runfolder.RemoveTemps(cfg.Out); err != nil {
-			return nil, &InputError{Err: fmt.Errorf("resume: %w", err)}
-		}
 	}
-
 	settle()
-
+	ok := false
+	defer func() {
+		if !ok {
+			s.close()
+		}
+	}()
 	if err := torch.ManualSeed(cfg.Seed); err != nil {
 		return nil, err
 	}
-	net, err := arch.Build()
-	if err != nil {
+	if s.net, err = arch.Build(); err != nil {
 		return nil, err
 	}
-	defer net.Close()
-	if err := net.To(device); err != nil {
+	if err := s.net.To(s.device); err != nil {
 		return nil, err
 	}
-	summary, err := arch.Summary()
-	if err != nil {
-		return nil, err
-	}
-	opt, err := optim.NewSGD(nn.Parameters(net), optim.SGDConfig{LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay})
-	if err != nil {
+	if s.opt, err = optim.NewSGD(nn.Parameters(s.net), optim.SGDConfig{LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay}); err != nil {
 		return nil, &InputError{Err: err}
 	}
-	defer opt.Close()
-	res := &Result{
-		Arch: arch.Name, Params: nn.NumParams(net), Seed: cfg.Seed, Device: device.String(),
-		Threads: torch.NumThreads(), Libtorch: torch.Version(), Recipe: cfg.Recipe, RecipeLine: cfg.recipeLine(),
-		Target: cfg.Target, DataDir: ds.Dir, TrainImages: train.Len(), TestImages: evalSet.Len(), EvaluatedOn: evalName,
-	}
-	first := 0
-	var earlier float64 // wall time of the runs this one resumes
-	if ck != nil {
-		if err := ck.Restore(net, opt, device); err != nil {
-			return nil, err
-		}
-		first = ck.Meta.Epoch
-		res.Epochs = append(res.Epochs, ck.Meta.Metrics...)
-		earlier = ck.Meta.WallSeconds
-		res.ResumedAt = []int{first}
-	}
-	if !cfg.DryRun {
-		// The net and the recipe as run: the folder needs no registry entry.
-		if err := runfolder.WriteArch(cfg.Out, arch); err != nil {
-			return nil, err
-		}
-	}
-	banner(out, cfg, arch, res, ds, device, train.Len(), evalSet.Len(), testBatch)
-	switch {
-	case ck != nil && first >= cfg.Epochs:
-		fmt.Fprintf(out, "finishing %s: its checkpoint holds all %d epochs; writing the model, the pictures and the summary\n", cfg.Out, first)
-	case ck != nil:
-		fmt.Fprintf(out, "resuming %s after epoch %d of %d\n", cfg.Out, first, cfg.Epochs)
-	}
-	if !cfg.Quiet {
-		fmt.Fprint(out, summary.String())
-	}
-
-	trainLoader, err := transforms.NewLoader(train, transforms.LoaderConfig{
+	if s.trainLoader, err = transforms.NewLoader(s.train, transforms.LoaderConfig{
 		BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Transform: trainTransform(cfg), Workers: cfg.Workers,
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, &InputError{Err: err}
 	}
-	testLoader, err := transforms.NewLoader(evalSet, transforms.LoaderConfig{
-		BatchSize: testBatch, Transform: transforms.MNISTNormalize, Workers: cfg.Workers,
-	})
-	if err != nil {
+	if s.testLoader, err = transforms.NewLoader(s.eval, transforms.LoaderConfig{
+		BatchSize: s.testBatch, Transform: transforms.MNISTNormalize, Workers: cfg.Workers,
+	}); err != nil {
 		return nil, &InputError{Err: err}
 	}
-	var sched optim.Schedule = optim.Constant{}
+	s.sched = optim.Constant{}
 	var lrAt func(step int) float64 // a schedule stepped every batch
 	switch cfg.schedule() {
 	case "step":
-		sched = optim.StepLR{StepSize: cfg.StepSize, Gamma: cfg.Gamma}
+		s.sched = optim.StepLR{StepSize: cfg.StepSize, Gamma: cfg.Gamma}
 	case "onecycle":
 		oc := optim.DefaultOneCycle
 		oc.PctStart = cfg.PctStart
-		total := cfg.Epochs * trainLoader.NumBatches()
+		batches := s.trainLoader.NumBatches()
+		total := cfg.Epochs * batches
 		lrAt = func(step int) float64 { return oc.StepLR(cfg.LR, step, total) }
-		sched = perEpoch{lrAt, trainLoader.NumBatches()}
+		s.sched = perEpoch{lrAt, batches}
 	}
-
-	st := &stepper{net: net, opt: opt, device: device, every: syncEvery(device, cfg.LogInterval), lrAt: lrAt,
+	s.st = &stepper{net: s.net, opt: s.opt, device: s.device, every: syncEvery(s.device, cfg.LogInterval), lrAt: lrAt,
 		smoothing: cfg.LabelSmoothing, hook: cfg.afterBatch, evalHook: cfg.afterEvalBatch}
-	save := func(epochs int) error {
-		meta := runfolder.Meta{
-			Format: runfolder.Format, Arch: arch, Params: res.Params, Run: settingsOf(cfg, res.Threads, res.Device),
-			Epoch: epochs, Metrics: append([]EpochMetrics{}, res.Epochs...), WallSeconds: earlier + time.Since(start).Seconds(),
-			Libtorch: res.Libtorch,
-		}
-		return runfolder.WriteCheckpoint(filepath.Join(cfg.Out, CheckpointFile), meta, net, opt, device)
+	ok = true
+	return s, nil
+}
+
+func (s *session) close() {
+	if s.opt != nil {
+		s.opt.Close()
 	}
-	if ck == nil && !cfg.DryRun {
-		// The starting state, so that a stop in the first epoch can resume.
-		if err := save(0); err != nil {
-			return res, err
+	if s.net != nil {
+		s.net.Close()
+	}
+}
+
+// result is the Result a run of the session starts from.
+func (s *session) result() *Result {
+	return &Result{
+		Arch: s.arch.Name, Params: nn.NumParams(s.net), Seed: s.cfg.Seed, Device: s.device.String(),
+		Threads: torch.NumThreads(), Libtorch: torch.Version(), Recipe: s.cfg.Recipe, RecipeLine: s.cfg.recipeLine(),
+		Target: s.cfg.Target, DataDir: s.ds.Dir, TrainImages: s.train.Len(), TestImages: s.eval.Len(), EvaluatedOn: s.evalName,
+	}
+}
+
+// run is one training run in progress.
+type run struct {
+	*session
+	out     io.Writer
+	start   time.Time
+	res     *Result
+	first   int         // the first epoch to train (0-based)
+	earlier float64     // wall time of the runs this one resumes
+	last    *evalDetail // the latest epoch's predictions
+}
+
+// restore continues from a checkpoint: its weights, optimizer and RNG
+// state, and its metrics so far.
+func (r *run) restore(ck *runfolder.Checkpoint) error {
+	if ck == nil {
+		return nil
+	}
+	if err := ck.Restore(r.net, r.opt, r.device); err != nil {
+		return err
+	}
+	r.first = ck.Meta.Epoch
+	r.res.Epochs = append(r.res.Epochs, ck.Meta.Metrics...)
+	r.earlier = ck.Meta.WallSeconds
+	r.res.ResumedAt = []int{r.first}
+	return nil
+}
+
+// announce writes arch.json (the net and the recipe as run: the folder
+// needs no registry entry) and prints the banner and the summary table.
+func (r *run) announce(ck *runfolder.Checkpoint) error {
+	cfg := r.cfg
+	if !cfg.DryRun {
+		if err := runfolder.WriteArch(cfg.Out, r.arch); err != nil {
+			return err
 		}
 	}
-	var last *evalDetail // the latest epoch's predictions
-	pictures := func() {
-		if cfg.DryRun || len(res.Epochs) == 0 {
-			return
-		}
-		if err := writePictures(cfg, res.Epochs, last, evalSet); err != nil {
-			fmt.Fprintf(out, "warning: pictures: %v\n", err)
-		}
+	banner(r.out, cfg, r.arch, r.res, r.ds, r.device, r.train.Len(), r.eval.Len(), r.testBatch)
+	switch {
+	case ck != nil && r.first >= cfg.Epochs:
+		fmt.Fprintf(r.out, "finishing %s: its checkpoint holds all %d epochs; writing the model, the pictures and the summary\n", cfg.Out, r.first)
+	case ck != nil:
+		fmt.Fprintf(r.out, "resuming %s after epoch %d of %d\n", cfg.Out, r.first, cfg.Epochs)
 	}
-	for epoch := first; epoch < cfg.Epochs; epoch++ {
-		lr := sched.LR(cfg.LR, epoch)
-		opt.SetLR(lr)
-		prog := newProgress(out, cfg, epoch, train.Len(), trainLoader.NumBatches())
+	if !cfg.Quiet {
+		summary, err := r.arch.Summary()
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(r.out, summary.String())
+	}
+	return nil
+}
+
+// save writes checkpoint.pt after the given number of finished epochs.
+func (r *run) save(epochs int) error {
+	meta := runfolder.Meta{
+		Format: runfolder.Format, Arch: r.arch, Params: r.res.Params, Run: settingsOf(r.cfg, r.res.Threads, r.res.Device),
+		Epoch: epochs, Metrics: append([]EpochMetrics{}, r.res.Epochs...), WallSeconds: r.earlier + time.Since(r.start).Seconds(),
+		Libtorch: r.res.Libtorch,
+	}
+	return runfolder.WriteCheckpoint(filepath.Join(r.cfg.Out, CheckpointFile), meta, r.net, r.opt, r.device)
+}
+
+// pictures draws the run's pictures; a failure is a warning.
+func (r *run) pictures() {
+	if r.cfg.DryRun || len(r.res.Epochs) == 0 {
+		return
+	}
+	if err := writePictures(r.cfg, r.res.Epochs, r.last, r.eval); err != nil {
+		fmt.Fprintf(r.out, "warning: pictures: %v\n", err)
+	}
+}
+
+// epochs trains and evaluates from r.first to the last epoch, saving the
+// metrics and the checkpoint after each. A signal stops it with an
+// *Interrupted: inside an epoch's training at the next batch, or after the
+// epoch whose evaluation it came in (except the last, which finishes).
+func (r *run) epochs(ctx context.Context) error {
+	cfg := r.cfg
+	for epoch := r.first; epoch < cfg.Epochs; epoch++ {
+		lr := r.sched.LR(cfg.LR, epoch)
+		r.opt.SetLR(lr)
+		prog := newProgress(r.out, cfg, epoch, r.train.Len(), r.trainLoader.NumBatches())
 		t0 := time.Now()
-		tr, err := st.trainEpoch(ctx, trainLoader, epoch, lr, cfg.DryRun, prog)
+		tr, err := r.st.trainEpoch(ctx, r.trainLoader, epoch, lr, cfg.DryRun, prog)
 		prog.finish()
 		if err != nil {
-			pictures()
+			r.pictures()
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				return res, &Interrupted{Epoch: epoch, During: true, Folder: cfg.Out, Checkpoint: !cfg.DryRun}
+				return &Interrupted{Epoch: epoch, During: true, Folder: cfg.Out, Checkpoint: !cfg.DryRun}
 			}
 			if !cfg.DryRun {
 				err = fmt.Errorf("%w; the last good checkpoint is %s (epoch %d)", err, filepath.Join(cfg.Out, CheckpointFile), epoch)
 			}
-			return res, err
+			return err
 		}
-		if err := torch.Synchronize(device); err != nil {
-			return res, err
+		if err := torch.Synchronize(r.device); err != nil {
+			return err
 		}
 		secs := time.Since(t0).Seconds()
 		// The evaluation runs to its end even after a signal, so the
 		// epoch is saved whole.
-		ev, detail, err := st.evaluate(context.Background(), testLoader, cfg.DryRun)
+		ev, detail, err := r.st.evaluate(context.Background(), r.testLoader, cfg.DryRun)
 		if err != nil {
-			return res, err
+			return err
 		}
-		last = detail
+		r.last = detail
 		m := EpochMetrics{
 			Epoch: epoch + 1, LR: lr,
 			TrainLoss: tr.loss / float64(tr.seen), TrainAcc: 100 * float64(tr.correct) / float64(tr.seen),
@@ -263,49 +372,57 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		}
 		settle()
 		m.RSSMB, _ = Memory()
-		if device.IsCUDA() {
-			if used, _, err := torch.CUDAMemory(device.Index); err == nil && used >= 0 {
+		if r.device.IsCUDA() {
+			if used, _, err := torch.CUDAMemory(r.device.Index); err == nil && used >= 0 {
 				m.GPUMB = float64(used) / (1 << 20)
 			}
 		}
-		res.Epochs = append(res.Epochs, m)
-		fmt.Fprintf(out, "epoch %2d/%d  lr %.4g  train loss %.4f acc %.2f%%  %s loss %.4f acc %.2f%% (%d/%d)  %.1f s  %.0f img/s\n",
-			m.Epoch, cfg.Epochs, m.LR, m.TrainLoss, m.TrainAcc, evalName, m.TestLoss, m.TestAcc, m.TestCorrect, m.TestTotal, m.Seconds, m.ImgPerSec)
+		r.res.Epochs = append(r.res.Epochs, m)
+		fmt.Fprintf(r.out, "epoch %2d/%d  lr %.4g  train loss %.4f acc %.2f%%  %s loss %.4f acc %.2f%% (%d/%d)  %.1f s  %.0f img/s\n",
+			m.Epoch, cfg.Epochs, m.LR, m.TrainLoss, m.TrainAcc, r.evalName, m.TestLoss, m.TestAcc, m.TestCorrect, m.TestTotal, m.Seconds, m.ImgPerSec)
 		if cfg.DryRun {
-			fmt.Fprintln(out, "dry run: one training and one test batch ran; nothing written")
-			return res, nil
+			fmt.Fprintln(r.out, "dry run: one training and one test batch ran; nothing written")
+			return nil
 		}
-		if err := runfolder.WriteMetrics(cfg.Out, res.Epochs, evalName); err != nil {
-			return res, err
+		if err := runfolder.WriteMetrics(cfg.Out, r.res.Epochs, r.evalName); err != nil {
+			return err
 		}
-		if err := save(epoch + 1); err != nil {
-			return res, err
+		if err := r.save(epoch + 1); err != nil {
+			return err
 		}
 		if ctx.Err() != nil && epoch+1 < cfg.Epochs {
-			pictures()
-			return res, &Interrupted{Epoch: epoch + 1, Folder: cfg.Out, Checkpoint: true}
+			r.pictures()
+			return &Interrupted{Epoch: epoch + 1, Folder: cfg.Out, Checkpoint: true}
 		}
 	}
-	if last == nil { // finishing a run whose checkpoint holds every epoch
-		if _, last, err = st.evaluate(context.Background(), testLoader, false); err != nil {
-			return res, err
+	return nil
+}
+
+// finish writes the finished run's files: model.pt, the pictures and, last,
+// summary.json, then prints the closing lines.
+func (r *run) finish() error {
+	cfg := r.cfg
+	if r.last == nil { // finishing a run whose checkpoint holds every epoch
+		var err error
+		if _, r.last, err = r.st.evaluate(context.Background(), r.testLoader, false); err != nil {
+			return err
 		}
-		if err := runfolder.WriteMetrics(cfg.Out, res.Epochs, evalName); err != nil {
-			return res, err
+		if err := runfolder.WriteMetrics(cfg.Out, r.res.Epochs, r.evalName); err != nil {
+			return err
 		}
 	}
-	finish(res, cfg, earlier+time.Since(start).Seconds(), last)
+	summarize(r.res, cfg, r.earlier+time.Since(r.start).Seconds(), r.last)
 	if cfg.SaveModel {
-		if err := nn.Save(net, filepath.Join(cfg.Out, ModelFile)); err != nil {
-			return res, err
+		if err := nn.Save(r.net, filepath.Join(cfg.Out, ModelFile)); err != nil {
+			return err
 		}
 	}
-	pictures()
-	if err := runfolder.WriteResult(cfg.Out, res); err != nil {
-		return res, err
+	r.pictures()
+	if err := runfolder.WriteResult(cfg.Out, r.res); err != nil {
+		return err
 	}
-	report(res, out, cfg)
-	return res, nil
+	report(r.res, r.out, cfg)
+	return nil
 }
 
 // banner prints the start-up lines: arch, libtorch and device, data,
@@ -425,8 +542,8 @@ func resumeConfig(given Config, ck *runfolder.Checkpoint, dir string) (Config, e
 	return cfg, nil
 }
 
-// finish computes the run's best and last figures.
-func finish(r *Result, cfg Config, wall float64, last *evalDetail) {
+// summarize computes the run's best and last figures.
+func summarize(r *Result, cfg Config, wall float64, last *evalDetail) {
 	for _, m := range r.Epochs {
 		if m.TestAcc > r.BestTestAcc {
 			r.BestTestAcc, r.BestEpoch = m.TestAcc, m.Epoch
