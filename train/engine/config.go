@@ -7,6 +7,7 @@ package engine
 import (
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"runtime"
 
 	"github.com/tinydigits/tinydigits/models"
@@ -230,7 +231,20 @@ func (c *Config) recipeLine() string {
 	if c.Rotate > 0 {
 		rot = fmt.Sprintf("rotation ±%g°%s", c.Rotate, mark("rotate"))
 	}
-	return fmt.Sprintf("%d epochs%s, batch %d%s, SGD lr %g%s momentum %g%s, %s, %s, seed %d%s",
+	line := fmt.Sprintf("%d epochs%s, batch %d%s, SGD lr %g%s momentum %g%s, %s, %s",
 		c.Epochs, mark("epochs"), c.BatchSize, mark("batch-size"), c.LR, mark("lr"),
-		c.Momentum, mark("momentum"), sched, rot, c.Seed, mark("seed"))
+		c.Momentum, mark("momentum"), sched, rot)
+	// Fields the words above do not cover yet show as "flag value".
+	for _, f := range models.RecipeFields() {
+		if !describedFields[f.Flag] {
+			if v := c.Recipe.Get(f); !reflect.ValueOf(v).IsZero() {
+				line += fmt.Sprintf(", %s %v%s", f.Flag, v, mark(f.Flag))
+			}
+		}
+	}
+	return line + fmt.Sprintf(", seed %d%s", c.Seed, mark("seed"))
 }
+
+// describedFields are the recipe fields recipeLine puts in words.
+var describedFields = map[string]bool{"epochs": true, "batch-size": true, "lr": true, "momentum": true, "schedule": true,
+	"step-size": true, "gamma": true, "pct-start": true, "weight-decay": true, "label-smoothing": true, "rotate": true}

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"github.com/tinydigits/tinydigits/models"
 	"math"
 	"strings"
 	"testing"
@@ -77,5 +78,33 @@ func TestHoldoutAndOneCycle(t *testing.T) {
 	r.Holdout, r.LabelSmoothing, r.Overridden = 500, 0, map[string]bool{"label-smoothing": true}
 	if _, err := Run(context.Background(), r, &bytes.Buffer{}); !IsInputError(err) || !strings.Contains(err.Error(), "-label-smoothing") {
 		t.Errorf("changing -label-smoothing on resume: %v", err)
+	}
+}
+
+// Every recipe field has its flag, help and JSON name, and shows in the
+// banner's recipe line: changing it changes the line (for step3's StepLR
+// recipe or tiny's OneCycle one, since each schedule shows its own fields).
+func TestRecipeLineCoversEveryField(t *testing.T) {
+	for _, f := range models.RecipeFields() {
+		if f.Flag == "" || f.Help == "" || f.JSON == "" {
+			t.Errorf("recipe field %d lacks a flag, help or json tag", f.Index)
+		}
+		shown := false
+		for _, arch := range []string{"step3", "tiny"} {
+			c := config(t, arch)
+			before := c.recipeLine()
+			switch p := c.Recipe.Ptr(f).(type) {
+			case *int:
+				*p += 1
+			case *float64:
+				*p = *p*1.5 + 0.01
+			case *string:
+				*p = "constant"
+			}
+			shown = shown || c.recipeLine() != before
+		}
+		if !shown {
+			t.Errorf("-%s does not show in the recipe line", f.Flag)
+		}
 	}
 }
