@@ -157,31 +157,12 @@ func TestBadArchFiles(t *testing.T) {
 	}
 }
 
-// A net written as a file by hand: ARCHS.md's layout L1 with edit a, every
-// input size left out.
-const l1File = `{
-  "name": "l1a",
-  "description": "ARCHS.md's L1 with edit a",
-  "layers": [
-    {"type": "Conv2d", "out": 10, "kernel": 3, "bias": false},
-    {"type": "BatchNorm2d", "affine": false}, {"type": "ReLU"},
-    {"type": "Conv2d", "out": 16, "kernel": 3, "bias": false},
-    {"type": "BatchNorm2d", "affine": false}, {"type": "ReLU"},
-    {"type": "MaxPool2d", "kernel": 2},
-    {"type": "Conv2d", "out": 16, "kernel": 3, "bias": false},
-    {"type": "BatchNorm2d", "affine": false}, {"type": "ReLU"},
-    {"type": "Conv2d", "out": 16, "kernel": 3, "bias": false},
-    {"type": "BatchNorm2d", "affine": false}, {"type": "ReLU"},
-    {"type": "AdaptiveAvgPool2d", "size": 1},
-    {"type": "Conv2d", "out": 10, "kernel": 1, "bias": false},
-    {"type": "Flatten"},
-    {"type": "LogSoftmax", "dim": 1}
-  ],
-  "recipe": {"epochs": 15, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "step_size": 6, "gamma": 0.1}
-}`
+// l1File is a net written as a file by hand: ARCHS.md's layout L1 with
+// edit a, every input size left out (the train command's tests use it too).
+const l1File = "testdata/l1-edit-a.json"
 
 func TestHandWrittenFile(t *testing.T) {
-	a, err := ParseArch([]byte(l1File))
+	a, err := ReadFile(l1File)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,13 +177,11 @@ func TestHandWrittenFile(t *testing.T) {
 	if !strings.Contains(py, "nn.Conv2d(10, 16, kernel_size=(3, 3)") || !strings.Contains(py, "affine=False") {
 		t.Errorf("PyTorch code:\n%s", py)
 	}
-	path := t.TempDir() + "/l1a.json"
-	os.WriteFile(path, []byte(l1File), 0o644)
-	b, err := Resolve(path)
+	b, err := Resolve(l1File)
 	if err != nil || !reflect.DeepEqual(a, b) {
-		t.Errorf("Resolve(%s): %v", path, err)
+		t.Errorf("Resolve(%s): %v", l1File, err)
 	}
-	if _, err := Resolve("l1a"); err == nil || !strings.Contains(err.Error(), "unknown arch") {
+	if _, err := Resolve("l1-edit-a"); err == nil || !strings.Contains(err.Error(), "unknown arch") {
 		t.Errorf("an unregistered name: %v", err)
 	}
 	if _, err := Resolve(t.TempDir() + "/none.json"); err == nil || !strings.Contains(err.Error(), "no such arch file") {
@@ -232,7 +211,9 @@ func FuzzParseArch(f *testing.F) {
 		data, _ := builtin.ReadFile("archs/" + n + ".json")
 		f.Add(data)
 	}
-	f.Add([]byte(l1File))
+	if data, err := os.ReadFile(l1File); err == nil {
+		f.Add(data)
+	}
 	f.Add([]byte(""))
 	f.Add([]byte(`{"name": "x", "layers": [{"type": "Linear"}], "recipe": {}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {

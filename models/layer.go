@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -163,63 +164,30 @@ func (l *Layer) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// MarshalJSON writes the layer with its type first and only the options
-// that differ from PyTorch's defaults.
+// MarshalJSON writes the layer with its type first and, of its options,
+// those a reader needs (out, kernel, p, size, dim) and those that differ
+// from PyTorch's defaults.
 func (l Layer) MarshalJSON() ([]byte, error) {
+	values := map[string]any{"in": l.In, "out": l.Out, "kernel": l.Kernel, "stride": l.Stride, "padding": l.Padding,
+		"groups": l.Groups, "features": l.Features, "bias": isTrue(l.Bias), "affine": isTrue(l.Affine), "eps": l.Eps,
+		"momentum": l.Momentum, "p": l.P, "inplace": l.Inplace, "size": l.Size, "dim": l.Dim}
+	always := map[string]bool{"out": true, "kernel": true, "p": true, "size": true, "dim": true}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "{\"type\": %q", l.Type)
-	opt := func(name string, v any) {
-		js, _ := json.Marshal(v)
-		fmt.Fprintf(&b, ", %q: %s", name, js)
-	}
 	for _, k := range layerTypes[l.Type] {
+		v := values[k]
+		var isDefault bool
 		switch k {
-		case "in", "features": // inferred: written only when given
-			if v := map[string]int{"in": l.In, "features": l.Features}[k]; v != 0 {
-				opt(k, v)
-			}
-		case "out":
-			opt(k, l.Out)
-		case "kernel":
-			opt(k, l.Kernel)
-		case "stride":
-			if l.Stride != 0 {
-				opt(k, l.Stride)
-			}
-		case "padding":
-			if l.Padding != 0 {
-				opt(k, l.Padding)
-			}
+		case "bias", "affine": // true unless said otherwise
+			isDefault = v == true
 		case "groups":
-			if l.Groups > 1 {
-				opt(k, l.Groups)
-			}
-		case "bias":
-			if l.Bias != nil && !*l.Bias {
-				opt(k, false)
-			}
-		case "affine":
-			if l.Affine != nil && !*l.Affine {
-				opt(k, false)
-			}
-		case "eps":
-			if l.Eps != 0 {
-				opt(k, l.Eps)
-			}
-		case "momentum":
-			if l.Momentum != 0 {
-				opt(k, l.Momentum)
-			}
-		case "p":
-			opt(k, l.P)
-		case "inplace":
-			if l.Inplace {
-				opt(k, true)
-			}
-		case "size":
-			opt(k, l.Size)
-		case "dim":
-			opt(k, l.Dim)
+			isDefault = l.Groups <= 1
+		default:
+			isDefault = reflect.ValueOf(v).IsZero()
+		}
+		if always[k] || !isDefault {
+			js, _ := json.Marshal(v)
+			fmt.Fprintf(&b, ", %q: %s", k, js)
 		}
 	}
 	b.WriteString("}")

@@ -15,28 +15,9 @@ import (
 	"github.com/tinydigits/tinydigits/transforms"
 )
 
-// ARCHS.md's layout L1 with edit a (BatchNorm without affine parameters),
-// written by hand: only what each layer changes.
-const l1a = `{
-  "name": "l1-edit-a",
-  "description": "ARCHS.md's L1 with BatchNorm(affine=False)",
-  "layers": [
-    {"type": "Conv2d", "out": 10, "kernel": 3, "bias": false},
-    {"type": "BatchNorm2d", "affine": false}, {"type": "ReLU"},
-    {"type": "Conv2d", "out": 16, "kernel": 3, "bias": false},
-    {"type": "BatchNorm2d", "affine": false}, {"type": "ReLU"},
-    {"type": "MaxPool2d", "kernel": 2},
-    {"type": "Conv2d", "out": 16, "kernel": 3, "bias": false},
-    {"type": "BatchNorm2d", "affine": false}, {"type": "ReLU"},
-    {"type": "Conv2d", "out": 16, "kernel": 3, "bias": false},
-    {"type": "BatchNorm2d", "affine": false}, {"type": "ReLU"},
-    {"type": "AdaptiveAvgPool2d", "size": 1},
-    {"type": "Conv2d", "out": 10, "kernel": 1, "bias": false},
-    {"type": "Flatten"},
-    {"type": "LogSoftmax", "dim": 1}
-  ],
-  "recipe": {"epochs": 1, "batch_size": 64, "lr": 0.05, "momentum": 0.9}
-}`
+// l1File is ARCHS.md's layout L1 with edit a (BatchNorm without affine
+// parameters), written by hand: only what each layer changes.
+const l1File = "../models/testdata/l1-edit-a.json"
 
 // A net that is only a file trains from -arch FILE; its run folder, copied
 // elsewhere, evaluates with -eval and predicts with predict, with no flag
@@ -49,9 +30,13 @@ func TestArchFileEndToEnd(t *testing.T) {
 	}
 	dir := t.TempDir()
 	file := filepath.Join(dir, "l1a.json")
-	os.WriteFile(file, []byte(l1a), 0o644)
+	l1a, err := os.ReadFile(l1File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(file, l1a, 0o644)
 	run := filepath.Join(dir, "run")
-	out, err := exec.Command(bin, "-arch", file, "-subset", "5000", "-threads", "2", "-quiet", "-out", run).CombinedOutput()
+	out, err := exec.Command(bin, "-arch", file, "-epochs", "1", "-subset", "5000", "-threads", "2", "-quiet", "-out", run).CombinedOutput()
 	if err != nil {
 		t.Fatalf("train -arch %s: %v\n%s", file, err, out)
 	}
@@ -101,7 +86,11 @@ func writePNGFile(t *testing.T, path string, pix []byte) {
 // the layer and the problem.
 func TestBadArchFilesCommand(t *testing.T) {
 	dir := t.TempDir()
-	good := strings.Replace(l1a, `"epochs": 1`, `"epochs": 2`, 1)
+	l1a, err := os.ReadFile(l1File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := string(l1a)
 	swap := func(old, new string) string {
 		if !strings.Contains(good, old) {
 			t.Fatalf("no %q", old)
