@@ -248,3 +248,11 @@ func TestHugeArchRefused(t *testing.T) {
 		}
 	}
 }
+
+// LogSoftmax's dim defaults to 1, as the README's table says.
+func TestLogSoftmaxDimDefault(t *testing.T) {
+	a, err := ParseArch([]byte(step3With(t, `{"type": "LogSoftmax", "dim": 1}`, `{"type": "LogSoftmax"}`)))
+	if err != nil || a.Layers[len(a.Layers)-1].Dim != 1 {
+		t.Errorf("LogSoftmax without dim: %v", err)
+	}
+}

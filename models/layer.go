@@ -161,6 +161,9 @@ func (l *Layer) UnmarshalJSON(data []byte) error {
 	if w.Inplace != nil {
 		l.Inplace = *w.Inplace
 	}
+	if name == "LogSoftmax" && w.Dim == nil {
+		l.Dim = 1 // over the classes, the only dim a net here can use
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/tinydigits/tinydigits/models"
 	"github.com/tinydigits/tinydigits/torch"
@@ -18,6 +19,9 @@ import (
 // CPU; every problem is an InputError.
 func LoadModel(path, arch string) (*nn.Sequential, models.Arch, error) {
 	var a models.Arch
+	if strings.HasSuffix(path, ".json") {
+		return nil, a, inputf("%s is a JSON file; -eval and predict take a model.pt or checkpoint.pt (an arch file goes to -arch)", path)
+	}
 	items, texts, err := torch.LoadDictFile(path)
 	if err != nil {
 		return nil, a, &InputError{Err: err}

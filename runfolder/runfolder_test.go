@@ -124,3 +124,11 @@ func TestPrepare(t *testing.T) {
 		t.Errorf("after -overwrite: %v", entries)
 	}
 }
+
+// An arch file handed to -eval or predict gets a line saying where it goes.
+func TestLoadModelOfAnArchFile(t *testing.T) {
+	_, _, err := LoadModel(filepath.Join(t.TempDir(), ArchFile), "")
+	if !IsInputError(err) || !strings.Contains(err.Error(), "an arch file goes to -arch") {
+		t.Errorf("got %v", err)
+	}
+}

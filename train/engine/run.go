@@ -295,7 +295,7 @@ func (r *run) announce(ck *runfolder.Checkpoint) error {
 	banner(r.out, cfg, r.arch, r.res, r.ds, r.device, r.train.Len(), r.eval.Len(), r.testBatch)
 	switch {
 	case ck != nil && r.first >= cfg.Epochs:
-		fmt.Fprintf(r.out, "finishing %s: its checkpoint holds all %d epochs; writing the model, the pictures and the summary\n", cfg.Out, r.first)
+		fmt.Fprintf(r.out, "finishing %s: its checkpoint holds the last epoch (%d of %d); writing the model, the pictures and the summary\n", cfg.Out, r.first, cfg.Epochs)
 	case ck != nil:
 		fmt.Fprintf(r.out, "resuming %s after epoch %d of %d\n", cfg.Out, r.first, cfg.Epochs)
 	}
