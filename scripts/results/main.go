@@ -6,7 +6,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,29 +14,8 @@ import (
 	"time"
 
 	"github.com/tinydigits/tinydigits/models"
+	"github.com/tinydigits/tinydigits/runfolder"
 )
-
-// summary is the part of train's summary.json this table needs.
-type summary struct {
-	Arch         string    `json:"arch"`
-	Params       int64     `json:"params"`
-	Seed         uint64    `json:"seed"`
-	Device       string    `json:"device"`
-	Threads      int       `json:"threads"`
-	Libtorch     string    `json:"libtorch"`
-	Recipe       string    `json:"recipe_line"`
-	Target       float64   `json:"target"`
-	BestTestAcc  float64   `json:"best_test_acc"`
-	BestEpoch    int       `json:"best_epoch"`
-	BestTrainAcc float64   `json:"best_train_acc"`
-	LastTrainAcc float64   `json:"last_train_acc"`
-	Last3        []float64 `json:"last3_test_acc"`
-	Consistent   bool      `json:"consistent"`
-	WallSeconds  float64   `json:"wall_seconds"`
-	Epochs       []struct {
-		TestAcc float64 `json:"test_acc"`
-	} `json:"epochs"`
-}
 
 // The seed's reported figures (seed.md): parameters, train and test accuracy.
 var seed = map[string]struct {
@@ -57,8 +35,7 @@ func main() {
 	var rows []string
 	var env string
 	for _, arch := range []string{"step1", "step2", "step3"} {
-		path := filepath.Join(os.Args[1], arch, "summary.json")
-		data, err := os.ReadFile(path)
+		s, err := runfolder.ReadResult(filepath.Join(os.Args[1], arch))
 		if os.IsNotExist(err) {
 			continue
 		}
@@ -66,13 +43,8 @@ func main() {
 			fmt.Fprintln(os.Stderr, "results:", err)
 			os.Exit(1)
 		}
-		var s summary
-		if err := json.Unmarshal(data, &s); err != nil {
-			fmt.Fprintf(os.Stderr, "results: %s: %v\n", path, err)
-			os.Exit(1)
-		}
-		last := make([]string, len(s.Last3))
-		for i, a := range s.Last3 {
+		last := make([]string, len(s.LastTestAccs))
+		for i, a := range s.LastTestAccs {
 			last[i] = fmt.Sprintf("%.2f", a)
 		}
 		sd := seed[arch]
