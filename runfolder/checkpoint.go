@@ -140,12 +140,19 @@ func (c *Checkpoint) Close() {
 // ReadCheckpoint reads path and checks that it is a whole tinydigits
 // checkpoint; every problem is an InputError naming it.
 func ReadCheckpoint(path string) (*Checkpoint, error) {
-	bad := func(format string, args ...any) error {
-		return inputf("%s: %s", path, fmt.Sprintf(format, args...))
-	}
 	items, texts, err := torch.LoadDictFile(path)
 	if err != nil {
 		return nil, &InputError{Err: err}
+	}
+	return checkpointOf(path, items, texts)
+}
+
+// checkpointOf checks a loaded dict as a checkpoint; it owns items (closed
+// on error, by Close otherwise).
+func checkpointOf(path string, items []torch.Named, texts []torch.Text) (*Checkpoint, error) {
+	var err error
+	bad := func(format string, args ...any) error {
+		return inputf("%s: %s", path, fmt.Sprintf(format, args...))
 	}
 	c := &Checkpoint{Path: path, all: items, buffers: map[int]*torch.Tensor{}}
 	ok := false

@@ -39,7 +39,7 @@ func LoadModel(path, arch string) (*nn.Sequential, models.Arch, error) {
 	}
 	state := items
 	if len(texts) > 0 { // a checkpoint: one reader for all of them
-		ck, err := ReadCheckpoint(path)
+		ck, err := checkpointOf(path, items, texts)
 		if err != nil {
 			return nil, a, err
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"image"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/tinydigits/tinydigits/data/mnist"
@@ -73,5 +74,46 @@ func TestFitDigitAcceptsDigits(t *testing.T) {
 	}
 	if lo != 0 || hi < 250 {
 		t.Errorf("faint digit fitted to levels %d..%d, want 0..255", lo, hi)
+	}
+}
+
+// The statistics the no-digit rule comes from, over all 70,000 MNIST
+// images (go test ./transforms -run TestMNISTInkStatistics -v prints them):
+// each image's peak, its background (the border's median) and the share of
+// the frame its ink (pixels above half the peak) covers. Every image must
+// pass the rule with room to spare.
+func TestMNISTInkStatistics(t *testing.T) {
+	ds, err := mnist.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	minPeak, maxBorder, minInk, maxInk := 255, 0, 1.0, 0.0
+	for _, set := range []*mnist.Set{ds.Train, ds.Test} {
+		for i := range set.Len() {
+			pix := set.Image(i)
+			peak := 0
+			var edge []int
+			for k, p := range pix {
+				peak = max(peak, int(p))
+				if x, y := k%28, k/28; x == 0 || y == 0 || x == 27 || y == 27 {
+					edge = append(edge, int(p))
+				}
+			}
+			slices.Sort(edge)
+			border := edge[len(edge)/2]
+			ink := 0
+			for _, p := range pix {
+				if int(p) > peak/2 {
+					ink++
+				}
+			}
+			frac := float64(ink) / 784
+			minPeak, maxBorder = min(minPeak, peak), max(maxBorder, border)
+			minInk, maxInk = min(minInk, frac), max(maxInk, frac)
+		}
+	}
+	t.Logf("70,000 MNIST images: peak ≥ %d, border medians ≤ %d, ink covers %.1f%%–%.1f%% of the frame", minPeak, maxBorder, 100*minInk, 100*maxInk)
+	if minPeak-maxBorder < MinContrast || minInk < MinInk || maxInk > MaxInk {
+		t.Errorf("MNIST falls outside the rule (contrast ≥ %d, ink %.0f%%–%.0f%%)", MinContrast, 100*MinInk, 100*MaxInk)
 	}
 }
