@@ -12,6 +12,7 @@ import (
 	"image/png"
 
 	"github.com/tinydigits/tinydigits/data/mnist"
+	"github.com/tinydigits/tinydigits/train/cli"
 	"github.com/tinydigits/tinydigits/transforms"
 )
 
@@ -111,7 +112,7 @@ func TestBadArchFilesCommand(t *testing.T) {
 			file := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".json")
 			os.WriteFile(file, []byte(tc.file), 0o644)
 			var stdout, stderr bytes.Buffer
-			code := run([]string{"-arch", file, "-dry-run"}, &stdout, &stderr)
+			code := cli.Main([]string{"-arch", file, "-dry-run"}, &stdout, &stderr)
 			msg := strings.TrimSpace(stderr.String())
 			if code != 2 || strings.Contains(msg, "\n") || !strings.Contains(msg, tc.want) || !strings.Contains(msg, file) {
 				t.Errorf("exit %d, stderr %q; want exit 2 and one line naming the file with %q", code, msg, tc.want)

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,17 +14,6 @@ import (
 
 	"github.com/tinydigits/tinydigits/torch"
 )
-
-func TestLongDashes(t *testing.T) {
-	c := helpConfig()
-	fs := newOptions(&c, new(string)).fs
-	got := longDashes([]string{"-arch", "step2", "-lr=0.05", "--epochs", "3", "-h", "-gamma", "-0.5", "--", "-arch"}, fs)
-	// Long names gain a dash; -h, negative numbers and what follows "--" stay.
-	want := []string{"--arch", "step2", "--lr=0.05", "--epochs", "3", "-h", "--gamma", "-0.5", "--", "-arch"}
-	if !slices.Equal(got, want) {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
-}
 
 // The train command, built and run as a user runs it.
 func TestCommand(t *testing.T) {

@@ -48,6 +48,10 @@ type Config struct {
 	// Progress forces the terminal progress bar on (true) or off (false);
 	// nil decides from whether the output is a terminal.
 	Progress *bool
+	// Events, when set, is told where the run starts, of every training
+	// batch and of every finished epoch: the sweep watches its runs through
+	// it. It is called on the training goroutine, so it must be quick.
+	Events func(Event)
 
 	// SystemMalloc leaves glibc's malloc settings alone; by default a run
 	// calls torch.KeepFreedMemory, which makes training much faster.

@@ -10,6 +10,18 @@ import (
 	"golang.org/x/term"
 )
 
+// Event is a run's progress for a watcher (Config.Events). Epoch is
+// 1-based; Batch counts the epoch's finished training batches (0 when the
+// run starts or resumes at the epoch's beginning). Metrics is set once the
+// epoch's evaluation has finished.
+type Event struct {
+	Epoch   int           `json:"epoch"`
+	Epochs  int           `json:"epochs"`
+	Batch   int           `json:"batch"`
+	Batches int           `json:"batches"`
+	Metrics *EpochMetrics `json:"metrics,omitempty"`
+}
+
 // progress reports a training epoch: a tqdm-style bar on a terminal, plain
 // lines every LogInterval batches otherwise (CI logs, pipes), nothing when
 // quiet.
@@ -24,6 +36,7 @@ type progress struct {
 	quiet    bool
 	start    time.Time
 	shown    int // images the bar has counted
+	events   func(Event)
 }
 
 func isTerminal(w io.Writer) bool {
@@ -33,7 +46,7 @@ func isTerminal(w io.Writer) bool {
 
 func newProgress(out io.Writer, cfg Config, epoch, images, batches int) *progress {
 	p := &progress{out: out, epoch: epoch + 1, epochs: cfg.Epochs, total: images, batches: batches,
-		interval: cfg.LogInterval, quiet: cfg.Quiet, start: time.Now()}
+		interval: cfg.LogInterval, quiet: cfg.Quiet, start: time.Now(), events: cfg.Events}
 	bar := isTerminal(out)
 	if cfg.Progress != nil {
 		bar = *cfg.Progress
@@ -60,6 +73,9 @@ func (p *progress) update(batch, seen int, loss float64, t tally) {
 	n := seen - p.shown
 	p.shown = seen
 	acc := 100 * float64(t.correct) / float64(t.seen)
+	if p.events != nil {
+		p.events(Event{Epoch: p.epoch, Epochs: p.epochs, Batch: batch, Batches: p.batches})
+	}
 	switch {
 	case p.quiet:
 	case p.bar != nil:

@@ -88,6 +88,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	if err := r.announce(ck); err != nil {
 		return nil, err
 	}
+	if cfg.Events != nil {
+		cfg.Events(Event{Epoch: r.first + 1, Epochs: cfg.Epochs, Batches: r.trainLoader.NumBatches()})
+	}
 	if ck == nil && !cfg.DryRun {
 		// The starting state, so that a stop in the first epoch can resume.
 		if err := r.save(0); err != nil {
@@ -389,6 +392,9 @@ func (r *run) epochs(ctx context.Context) error {
 		}
 		if err := r.save(epoch + 1); err != nil {
 			return err
+		}
+		if cfg.Events != nil {
+			cfg.Events(Event{Epoch: epoch + 1, Epochs: cfg.Epochs, Batch: r.trainLoader.NumBatches(), Batches: r.trainLoader.NumBatches(), Metrics: &m})
 		}
 		if ctx.Err() != nil && epoch+1 < cfg.Epochs {
 			r.pictures()

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -78,7 +78,7 @@ func TestNumericFlagEdges(t *testing.T) {
 				args = append(args, "-threads", "1")
 			}
 			var stdout, stderr bytes.Buffer
-			code := run(args, &stdout, &stderr)
+			code := Main(args, &stdout, &stderr)
 			msg := strings.TrimSpace(stderr.String())
 			switch {
 			case slices.Contains(ok, v):
@@ -89,5 +89,16 @@ func TestNumericFlagEdges(t *testing.T) {
 				t.Errorf("-%s %s: exit %d, stderr %q; want exit 2 and one line naming the flag", f.Name, arg, code, msg)
 			}
 		}
+	}
+}
+
+func TestLongDashes(t *testing.T) {
+	c := helpConfig()
+	fs := newOptions(&c, new(string)).fs
+	got := LongDashes([]string{"-arch", "step2", "-lr=0.05", "--epochs", "3", "-h", "-gamma", "-0.5", "--", "-arch"}, fs)
+	// Long names gain a dash; -h, negative numbers and what follows "--" stay.
+	want := []string{"--arch", "step2", "--lr=0.05", "--epochs", "3", "-h", "--gamma", "-0.5", "--", "-arch"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }

@@ -1,0 +1,460 @@
+// Command sweep trains grids of runs: nets × settings × seeds, each an
+// ordinary train run in its own folder, several at a time, and reports
+// them.
+//
+//	go run ./sweep -arch tiny -seeds 1-3
+//	go run ./sweep -arch tiny,step3 -seeds 1-5 -set lr=0.05,0.1 -set batch-size=32,64
+//	go run ./sweep -file sweeps/tiny.json
+//	go run ./sweep -report runs/sweep-tiny
+//	go run ./sweep -arch tiny -seeds 1-40 -slurm -submit
+//
+// Ctrl-C stops every run at a batch boundary; the same command again skips
+// the finished runs and resumes the others. Exit status: 0 every run
+// finished, 1 a run failed, 2 bad usage or input, 130 stopped.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/tinydigits/tinydigits/models"
+	"github.com/tinydigits/tinydigits/sweep/grid"
+	"github.com/tinydigits/tinydigits/sweep/pool"
+	"github.com/tinydigits/tinydigits/sweep/report"
+	"github.com/tinydigits/tinydigits/sweep/slurm"
+	"github.com/tinydigits/tinydigits/torch"
+	"github.com/tinydigits/tinydigits/train/cli"
+	"github.com/tinydigits/tinydigits/train/engine"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// maxGPUJobs is the default number of runs sharing one GPU: the tiny net's
+// tuning ran 12 at once on an H100.
+const maxGPUJobs = 12
+
+type flags struct {
+	fs                     *pflag.FlagSet
+	archs, seeds, file     string
+	sets, sbatch           []string
+	out, device, reportDir string
+	jobs, threads, task    int
+	slurm, submit, dryRun  bool
+}
+
+func newFlags() *flags {
+	f := &flags{fs: pflag.NewFlagSet("sweep", pflag.ContinueOnError)}
+	fs := f.fs
+	fs.SortFlags = false
+	fs.StringVar(&f.archs, "arch", "", "nets: "+strings.Join(models.Names(), ", ")+" or arch files, comma-separated")
+	fs.StringVar(&f.seeds, "seeds", "", "seeds: 1-5, 1,2,7 or a mix (default 1)")
+	fs.StringArrayVar(&f.sets, "set", nil, "a train flag and its values: lr=0.05,0.1 (repeat for more flags; one value applies to every run)")
+	fs.StringVar(&f.file, "file", "", "a sweep file (JSON: archs, seeds, set); flags given beside it replace its fields")
+	fs.StringVar(&f.out, "out", "", "the sweep folder (default runs/sweep-<arch>)")
+	fs.IntVar(&f.jobs, "jobs", 0, "runs at a time (default: CPU cores ÷ -threads, fewer if memory would not hold them; on a GPU min(cores, 12))")
+	fs.IntVar(&f.threads, "threads", 0, "libtorch threads per run (default 1, or cores ÷ -jobs when -jobs is given)")
+	fs.StringVar(&f.device, "device", "cpu", "cpu, cuda, cuda:N or auto, for every run")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "check the sweep and list its runs, run nothing")
+	fs.StringVar(&f.reportDir, "report", "", "write SWEEP.md, sweep.csv and the plots of the sweep in this folder, run nothing")
+	fs.BoolVar(&f.slurm, "slurm", false, "write a Slurm job array (one task per run) into <out>/slurm instead of running here")
+	fs.BoolVar(&f.submit, "submit", false, "with -slurm: submit the array with sbatch")
+	fs.StringArrayVar(&f.sbatch, "sbatch", nil, "with -slurm: an sbatch option for the script, e.g. --partition=cpu (repeatable)")
+	fs.IntVar(&f.task, "task", 0, "run task N of the Slurm array in the sweep folder given as the argument (the array's script calls this)")
+	fs.SetOutput(io.Discard)
+	return f
+}
+
+func usage(w io.Writer, f *flags) {
+	fmt.Fprintf(w, `Usage: go run ./sweep [flags]
+
+Trains every combination of nets, train settings and seeds, each an ordinary
+run folder under the sweep folder (CONFIG/seedN), several at a time, and
+writes SWEEP.md, sweep.csv, accuracy.png and params.png there. Ctrl-C stops
+the runs at a batch boundary; the same command again resumes them.
+
+  go run ./sweep -arch tiny -seeds 1-3
+  go run ./sweep -arch tiny,step3 -seeds 1-5 -set lr=0.05,0.1 -set epochs=2
+  go run ./sweep -report runs/sweep-tiny
+
+Flags:
+%s`, f.fs.FlagUsages())
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "train" {
+		// One run of the pool: the train command, reporting its progress.
+		return cli.Main(args[1:], stdout, stderr, func(c *engine.Config) { c.Events = pool.WriteEvents() })
+	}
+	f := newFlags()
+	if err := f.fs.Parse(cli.LongDashes(args, f.fs)); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			usage(stdout, f)
+			return 0
+		}
+		fmt.Fprintf(stderr, "sweep: %v (see -h)\n", err)
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "sweep: %s\n", oneLine(err))
+		return 2
+	}
+	switch {
+	case f.reportDir != "":
+		if f.fs.NArg() > 0 {
+			return fail(fmt.Errorf("unexpected argument %q", f.fs.Arg(0)))
+		}
+		return writeReport(f.reportDir, stdout, stderr, true)
+	case f.task > 0:
+		if f.fs.NArg() != 1 {
+			return fail(errors.New("-task N takes the sweep folder as its one argument"))
+		}
+		return runTask(f.fs.Arg(0), f.task, stdout, stderr)
+	case f.fs.NArg() > 0:
+		return fail(fmt.Errorf("unexpected argument %q (see -h)", f.fs.Arg(0)))
+	case f.submit && !f.slurm:
+		return fail(errors.New("-submit goes with -slurm"))
+	}
+
+	spec, err := f.spec()
+	if err != nil {
+		return fail(err)
+	}
+	runs, err := spec.Expand()
+	if err != nil {
+		return fail(err)
+	}
+	dir := f.out
+	if dir == "" {
+		dir = defaultOut(runs)
+	}
+	device, err := resolveDevice(f.device)
+	if err != nil {
+		return fail(err)
+	}
+	jobs, threads, note, err := poolSize(f, device, runs)
+	if err != nil {
+		return fail(err)
+	}
+	if note != "" {
+		fmt.Fprintln(stderr, "sweep: "+note)
+	}
+	var plans []pool.Plan
+	for _, r := range runs {
+		p, err := pool.Prepare(dir, r, threads, device)
+		if err != nil {
+			return fail(err)
+		}
+		plans = append(plans, p)
+	}
+
+	if f.slurm {
+		return writeSlurm(f, dir, runs, threads, device, stdout, stderr)
+	}
+	if f.dryRun {
+		fmt.Fprintf(stdout, "sweep %s: %d runs, %d at a time, %d threads each, device %s\n", dir, len(runs), jobs, threads, device)
+		for i, r := range runs {
+			fmt.Fprintf(stdout, "  %-40s %-8s train %s\n", r.Dir, plans[i].State, strings.Join(r.Args, " "))
+		}
+		return 0
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail(err)
+	}
+	logFile, err := os.OpenFile(filepath.Join(dir, "sweep.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fail(err)
+	}
+	defer logFile.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		return fail(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	quit := make(chan struct{})
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	go func() {
+		if _, ok := <-signals; !ok {
+			return
+		}
+		fmt.Fprintln(stderr, "\nsweep: stopping every run after its batch (Ctrl-C again to quit them at once)")
+		cancel()
+		if _, ok := <-signals; ok {
+			close(quit)
+		}
+	}()
+
+	display := pool.NewDisplay(stdout, logFile, isTerminal(stdout))
+	outcome, err := pool.Run(ctx, dir, runs, pool.Options{
+		Jobs: jobs, Threads: threads, Device: device,
+		Command: []string{exe, "train"}, Quit: quit, Display: display,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	code := 0
+	if n := outcome.Count(pool.Failed); n > 0 {
+		fmt.Fprintf(stderr, "sweep: %d of %d runs failed:\n", n, len(runs))
+		for _, t := range outcome.Tasks {
+			if t.Status == pool.Failed {
+				fmt.Fprintf(stderr, "  %s: %s\n", t.Run.Dir, t.Err)
+			}
+		}
+		code = 1
+	}
+	if stopped := outcome.Count(pool.Stopped) + outcome.Count(pool.Unstated); ctx.Err() != nil && stopped > 0 {
+		fmt.Fprintf(stderr, "sweep: stopped; %d runs unfinished: run the same command again to go on\n", stopped)
+		code = 130
+	}
+	if rc := writeReport(dir, stdout, stderr, code == 0); rc != 0 && code == 0 {
+		code = rc
+	}
+	return code
+}
+
+// spec is the sweep the flags (and the sweep file, if any) describe.
+func (f *flags) spec() (grid.Spec, error) {
+	var s grid.Spec
+	if f.file != "" {
+		var err error
+		if s, err = grid.ReadFile(f.file); err != nil {
+			return s, err
+		}
+	}
+	if f.archs != "" {
+		s.Archs = nil
+		for _, a := range strings.Split(f.archs, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				s.Archs = append(s.Archs, a)
+			}
+		}
+	}
+	switch {
+	case f.seeds != "":
+		seeds, err := grid.ParseSeeds(f.seeds)
+		if err != nil {
+			return s, err
+		}
+		s.Seeds = seeds
+	case len(s.Seeds) == 0:
+		s.Seeds = []uint64{1}
+	}
+	if s.Set == nil {
+		s.Set = map[string][]string{}
+	}
+	given := map[string]bool{}
+	for _, set := range f.sets {
+		name, vals, err := grid.ParseSet(set)
+		if err != nil {
+			return s, err
+		}
+		if given[name] {
+			return s, fmt.Errorf("-set %s is given twice: list its values in one -set, comma-separated", name)
+		}
+		given[name] = true
+		s.Set[name] = vals
+	}
+	return s, nil
+}
+
+// defaultOut is runs/sweep-<arch>[+<arch>...].
+func defaultOut(runs []grid.Run) string {
+	var labels []string
+	seen := map[string]bool{}
+	for _, r := range runs {
+		label, _, _ := strings.Cut(r.Config, ",")
+		if !seen[label] {
+			seen[label] = true
+			labels = append(labels, label)
+		}
+	}
+	name := strings.Join(labels, "+")
+	if len(name) > 60 {
+		name = name[:60]
+	}
+	return filepath.Join("runs", "sweep-"+name)
+}
+
+// resolveDevice checks the device and turns auto into cpu or cuda.
+func resolveDevice(s string) (string, error) {
+	if s == "auto" {
+		if torch.CUDAAvailable() {
+			return "cuda", nil
+		}
+		return "cpu", nil
+	}
+	d, err := torch.ParseDevice(s)
+	if err != nil {
+		return "", fmt.Errorf("-device: %v", err)
+	}
+	if d.IsCUDA() && !torch.CUDAAvailable() {
+		return "", fmt.Errorf("-device %s: this libtorch has no CUDA or sees no GPU (go run ./train -device cpu trains on the CPU)", s)
+	}
+	return s, nil
+}
+
+// poolSize is the runs at a time and the threads of each: what was given,
+// else from measurement (BENCHMARKS.md, "Sweeps"): on a CPU, one-thread
+// runs, one per core, which gave the most images per second in total; on
+// a GPU, up to 12 one-thread runs share it. Jobs are lowered where the
+// memory would not hold them, and the note says so.
+func poolSize(f *flags, device string, runs []grid.Run) (jobs, threads int, note string, err error) {
+	cores := runtime.NumCPU()
+	switch {
+	case f.jobs < 0 || f.jobs > engine.MaxWorkers:
+		return 0, 0, "", fmt.Errorf("-jobs must be in [1, %d], got %d", engine.MaxWorkers, f.jobs)
+	case f.threads < 0 || f.threads > engine.MaxThreads:
+		return 0, 0, "", fmt.Errorf("-threads must be in [1, %d], got %d", engine.MaxThreads, f.threads)
+	}
+	jobs, threads = f.jobs, f.threads
+	if threads == 0 {
+		threads = 1
+		if jobs > 0 && device == "cpu" {
+			threads = max(1, cores/jobs)
+		}
+	}
+	if jobs == 0 {
+		jobs = max(1, cores/threads)
+		if device != "cpu" {
+			jobs = max(1, min(cores, maxGPUJobs))
+		}
+	}
+	todo := len(runs)
+	if jobs > todo {
+		jobs = max(1, todo)
+	}
+	// The most memory one of these runs takes.
+	need := 0.0
+	for _, r := range runs {
+		cfg, err := cli.Parse(r.Args)
+		if err != nil {
+			return 0, 0, "", err
+		}
+		need = max(need, pool.EstimateMB(cfg))
+	}
+	avail := pool.AvailableMB()
+	if avail > 0 && need > 0 {
+		fit := int(0.9 * avail / need)
+		if fit < 1 {
+			return 0, 0, "", fmt.Errorf("one run needs about %.0f MB and %.0f MB of memory are available", need, avail)
+		}
+		if fit < jobs {
+			note = fmt.Sprintf("%d runs at a time instead of %d: each needs about %.0f MB and %.0f MB are available", fit, jobs, need, avail)
+			jobs = fit
+		}
+	}
+	return jobs, threads, note, nil
+}
+
+// writeSlurm writes (and with -submit submits) the sweep's job array.
+func writeSlurm(f *flags, dir string, runs []grid.Run, threads int, device string, stdout, stderr io.Writer) int {
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "sweep: %v\n", err)
+		return 2
+	}
+	need := 0.0
+	for _, r := range runs {
+		cfg, _ := cli.Parse(r.Args)
+		need = max(need, pool.EstimateMB(cfg))
+	}
+	script, err := slurm.Write(dir, runs, slurm.Options{
+		Threads: threads, Device: device, MemMB: int(need*1.25 + 0.5), Jobs: f.jobs,
+		Name: "tinydigits-" + filepath.Base(dir), Extra: f.sbatch, Program: exe,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "sweep: %s\n", oneLine(err))
+		return 2
+	}
+	fmt.Fprintf(stdout, "sweep: %d runs as a Slurm job array: %s\n", len(runs), script)
+	if !f.submit {
+		fmt.Fprintf(stdout, "submit it with:  sbatch %s\nthen, when it is done:  go run ./sweep -report %s\n", script, dir)
+		return 0
+	}
+	msg, err := slurm.Submit(script)
+	if err != nil {
+		fmt.Fprintf(stderr, "sweep: %s\n", oneLine(err))
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s\nwhen it is done:  go run ./sweep -report %s\n", msg, dir)
+	return 0
+}
+
+// runTask runs line n of the sweep's Slurm array in this process.
+func runTask(dir string, n int, stdout, stderr io.Writer) int {
+	line, err := slurm.ReadLine(dir, n)
+	if err != nil {
+		fmt.Fprintf(stderr, "sweep: %s\n", oneLine(err))
+		return 2
+	}
+	r := line.Run()
+	plan, err := pool.Prepare(dir, r, line.Threads, line.Device)
+	if err != nil {
+		fmt.Fprintf(stderr, "sweep: %s\n", oneLine(err))
+		return 2
+	}
+	if plan.State == pool.Finished {
+		fmt.Fprintf(stdout, "sweep: %s is finished\n", r.Dir)
+		return 0
+	}
+	if plan.State == pool.Fresh {
+		if err := pool.Record(dir, r, line.Threads, line.Device); err != nil {
+			fmt.Fprintf(stderr, "sweep: %s\n", oneLine(err))
+			return 1
+		}
+	}
+	logFile, err := os.OpenFile(filepath.Join(dir, r.Dir, pool.LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		fmt.Fprintf(stderr, "sweep: %v\n", err)
+		return 1
+	}
+	defer logFile.Close()
+	host, _ := os.Hostname()
+	fmt.Fprintf(io.MultiWriter(stdout, logFile), "== task %d on %s: train %s\n", n, host, strings.Join(plan.Args, " "))
+	return cli.Main(plan.Args, io.MultiWriter(stdout, logFile), io.MultiWriter(stderr, logFile))
+}
+
+// writeReport collects the sweep in dir and writes its report files.
+func writeReport(dir string, stdout, stderr io.Writer, show bool) int {
+	s, err := report.Collect(dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "sweep: %s\n", oneLine(err))
+		return 2
+	}
+	files, err := s.Write()
+	if err != nil {
+		fmt.Fprintf(stderr, "sweep: %s\n", oneLine(err))
+		return 1
+	}
+	if show {
+		fmt.Fprintln(stdout)
+		s.Markdown(stdout)
+	}
+	fmt.Fprintf(stdout, "\nwrote %s in %s\n", strings.Join(files, ", "), dir)
+	return 0
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+}

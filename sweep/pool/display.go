@@ -1,0 +1,215 @@
+package pool
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Display shows a pool's progress. On a terminal it redraws one line per
+// running run (its settings, epoch, batch and last accuracy) and an
+// overall bar with the runs done and an estimate of the time left; every
+// event also goes as a plain line to the log, and, when the output is not
+// a terminal, to the output, with an overall line every half minute.
+type Display struct {
+	out      io.Writer
+	log      io.Writer
+	terminal bool
+
+	mu      sync.Mutex // guards the writers and drawn
+	drawn   int        // lines of the live view on the terminal
+	tasks   []*Task
+	taskMu  *sync.Mutex
+	began   time.Time
+	done    chan struct{}
+	stopped chan struct{}
+	jobs    int
+}
+
+// NewDisplay shows progress on out (live lines when terminal is true) and
+// writes plain lines to log (nil for none).
+func NewDisplay(out, log io.Writer, terminal bool) *Display {
+	if log == nil {
+		log = io.Discard
+	}
+	return &Display{out: out, log: log, terminal: terminal}
+}
+
+func (d *Display) start(tasks []*Task, mu *sync.Mutex, opt Options) {
+	d.tasks, d.taskMu, d.began, d.jobs = tasks, mu, time.Now(), opt.Jobs
+	d.done, d.stopped = make(chan struct{}), make(chan struct{})
+	todo := 0
+	for _, t := range tasks {
+		if t.Status == Waiting {
+			todo++
+		}
+	}
+	d.line(fmt.Sprintf("sweep: %d runs, %d to run (%d finished before), %d at a time, %d threads each, device %s",
+		len(tasks), todo, len(tasks)-todo, opt.Jobs, opt.Threads, opt.Device), true)
+	go func() {
+		defer close(d.stopped)
+		period := 30 * time.Second
+		if d.terminal {
+			period = 250 * time.Millisecond
+		}
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-d.done:
+				return
+			case <-tick.C:
+				if d.terminal {
+					d.redraw()
+				} else {
+					d.line(d.overall(), true)
+				}
+			}
+		}
+	}()
+}
+
+func (d *Display) stop() {
+	close(d.done)
+	<-d.stopped
+	d.mu.Lock()
+	d.clear()
+	d.mu.Unlock()
+	d.line(d.overall(), true)
+}
+
+// event reports something that happened to a run.
+func (d *Display) event(t *Task, what string) {
+	d.line(fmt.Sprintf("%s: %s", t.Run.Dir, what), !d.terminal || strings.HasPrefix(what, "failed") || strings.HasPrefix(what, "done") || strings.HasPrefix(what, "stopped"))
+}
+
+// line writes a plain line to the log and, when toOut, to the output
+// (above the live view on a terminal).
+func (d *Display) line(s string, toOut bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fmt.Fprintf(d.log, "%s %s\n", time.Now().Format("15:04:05"), s)
+	if !toOut {
+		return
+	}
+	d.clear()
+	fmt.Fprintln(d.out, s)
+	if d.terminal {
+		d.draw()
+	}
+}
+
+// clear erases the live view (the caller holds d.mu).
+func (d *Display) clear() {
+	if d.drawn > 0 {
+		fmt.Fprintf(d.out, "\x1b[%dA\x1b[J", d.drawn)
+		d.drawn = 0
+	}
+}
+
+func (d *Display) redraw() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.clear()
+	d.draw()
+}
+
+// draw writes the live view (the caller holds d.mu).
+func (d *Display) draw() {
+	if d.taskMu == nil {
+		return
+	}
+	var lines []string
+	d.taskMu.Lock()
+	for _, t := range d.tasks {
+		if t.Status != Running {
+			continue
+		}
+		s := fmt.Sprintf("  %-32s", t.Run.Dir)
+		if t.Batches > 0 {
+			s += fmt.Sprintf(" epoch %d/%d batch %d/%d", t.Epoch, t.Epochs, t.Batch, t.Batches)
+		} else {
+			s += " starting"
+		}
+		if t.HaveAcc {
+			s += fmt.Sprintf("  last %.2f%%", t.LastAcc)
+		}
+		s += "  " + time.Since(t.Started).Round(time.Second).String()
+		lines = append(lines, s)
+	}
+	d.taskMu.Unlock()
+	lines = append(lines, d.overall())
+	for _, l := range lines {
+		fmt.Fprintln(d.out, l)
+	}
+	d.drawn = len(lines)
+}
+
+// overall is the sweep's progress: a bar of the training batches, the
+// runs by status and the time left, estimated from the batches done so
+// far (a run not yet started counts as the average of those that have).
+func (d *Display) overall() string {
+	if d.taskMu == nil {
+		return ""
+	}
+	d.taskMu.Lock()
+	defer d.taskMu.Unlock()
+	var total, done, known, knownWork int
+	var finished, failed, running, todo int
+	for _, t := range d.tasks {
+		switch t.Status {
+		case Skipped:
+			continue
+		case Done:
+			finished++
+		case Failed:
+			failed++
+		case Running:
+			running++
+		}
+		todo++
+		w, dn := t.work()
+		if w > 0 {
+			known++
+			knownWork += w
+		}
+		total += w
+		done += dn
+		if t.Status == Failed || t.Status == Stopped {
+			total -= w - dn // no more work will come from it
+		}
+	}
+	if todo == 0 {
+		return "sweep: nothing to run"
+	}
+	if known > 0 {
+		avg := knownWork / known
+		for _, t := range d.tasks {
+			if w, _ := t.work(); w == 0 && (t.Status == Waiting || t.Status == Running) {
+				total += avg
+			}
+		}
+	}
+	frac := 0.0
+	if total > 0 {
+		frac = float64(done) / float64(total)
+	}
+	const width = 24
+	n := int(frac * width)
+	bar := strings.Repeat("█", n) + strings.Repeat("░", width-n)
+	elapsed := time.Since(d.began)
+	eta := "ETA -"
+	if done > 0 && total > done {
+		left := time.Duration(float64(elapsed) * float64(total-done) / float64(done))
+		eta = "ETA " + left.Round(time.Second).String()
+	} else if total > 0 && done >= total {
+		eta = "ETA 0s"
+	}
+	s := fmt.Sprintf("%s %3.0f%%  %d/%d runs done, %d running", bar, 100*frac, finished, todo, running)
+	if failed > 0 {
+		s += fmt.Sprintf(", %d failed", failed)
+	}
+	return s + fmt.Sprintf("  %s elapsed, %s", elapsed.Round(time.Second), eta)
+}

@@ -1,0 +1,348 @@
+package pool
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tinydigits/tinydigits/runfolder"
+	"github.com/tinydigits/tinydigits/sweep/grid"
+	"github.com/tinydigits/tinydigits/train/engine"
+)
+
+// EventsEnv names the environment variable that tells a run started by
+// the pool which file descriptor to write its events to (JSON lines of
+// engine.Event).
+const EventsEnv = "TINYDIGITS_EVENTS_FD"
+
+// Options are how the pool runs its runs.
+type Options struct {
+	Jobs    int    // runs at a time
+	Threads int    // libtorch threads of each new run
+	Device  string // device of each new run
+	// Command starts the train command; the run's flags follow it (the
+	// sweep passes its own program with "train").
+	Command []string
+	// Quit, when closed after the context is cancelled, asks the runs
+	// to quit at once instead of at the next batch boundary.
+	Quit <-chan struct{}
+	// Display shows the progress: a terminal's live lines or plain lines.
+	Display *Display
+}
+
+// Status is where a run stands in the pool.
+type Status string
+
+// The statuses of a pool's runs.
+const (
+	Waiting  Status = "waiting"
+	Running  Status = "running"
+	Done     Status = "done"
+	Skipped  Status = "finished before" // finished by an earlier sweep
+	Failed   Status = "failed"
+	Stopped  Status = "stopped"     // interrupted; the next sweep resumes it
+	Unstated Status = "not started" // the sweep stopped before it
+)
+
+// Task is one run in the pool and what is known of it.
+type Task struct {
+	Run  grid.Run
+	Plan Plan
+
+	Status         Status
+	Epoch, Epochs  int // the current epoch (1-based) and the run's epochs
+	Batch, Batches int // finished batches of the current epoch
+	LastAcc        float64
+	HaveAcc        bool
+	FirstEpoch     int // the epoch the run started or resumed at
+	Started        time.Time
+	Wall           time.Duration
+	PeakMB         float64 // the process's peak resident memory
+	Err            string  // one line, for a failed run
+}
+
+// work is the task's training batches: all of them, and those done since
+// this sweep started it.
+func (t *Task) work() (total, done int) {
+	if t.Batches == 0 {
+		return 0, 0
+	}
+	total = (t.Epochs - t.FirstEpoch + 1) * t.Batches
+	done = (t.Epoch-t.FirstEpoch)*t.Batches + t.Batch
+	return total, min(done, total)
+}
+
+// Outcome is what a pool did.
+type Outcome struct {
+	Tasks []*Task
+}
+
+// Count is the number of tasks with status s.
+func (o *Outcome) Count(s Status) int {
+	n := 0
+	for _, t := range o.Tasks {
+		if t.Status == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Run runs every run of the sweep in folder dir that is not finished, at
+// most opt.Jobs at a time. A failed run is reported and does not stop the
+// others. When ctx is cancelled no run starts and every running one is
+// told to stop after its batch (SIGINT, as Ctrl-C tells train); Run
+// returns once all have exited. The error is for a problem with the pool
+// itself, not with a run.
+func Run(ctx context.Context, dir string, runs []grid.Run, opt Options) (*Outcome, error) {
+	out := &Outcome{}
+	for _, r := range runs {
+		plan, err := Prepare(dir, r, opt.Threads, opt.Device)
+		if err != nil {
+			return nil, err
+		}
+		t := &Task{Run: r, Plan: plan, Status: Waiting}
+		if plan.State == Finished {
+			t.Status = Skipped
+		}
+		out.Tasks = append(out.Tasks, t)
+	}
+	var mu sync.Mutex
+	d := opt.Display
+	if d == nil {
+		d = NewDisplay(io.Discard, nil, false)
+	}
+	d.start(out.Tasks, &mu, opt)
+	defer d.stop()
+
+	queue := make(chan *Task)
+	var wg sync.WaitGroup
+	for range max(1, opt.Jobs) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range queue {
+				runTask(ctx, dir, t, opt, &mu, d)
+			}
+		}()
+	}
+	for _, t := range out.Tasks {
+		if t.Status != Waiting {
+			continue
+		}
+		select {
+		case queue <- t:
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	close(queue)
+	wg.Wait()
+	mu.Lock()
+	for _, t := range out.Tasks {
+		if t.Status == Waiting {
+			t.Status = Unstated
+		}
+	}
+	mu.Unlock()
+	return out, nil
+}
+
+// runTask runs one train process and follows it to its end.
+func runTask(ctx context.Context, dir string, t *Task, opt Options, mu *sync.Mutex, d *Display) {
+	runDir := filepath.Join(dir, t.Run.Dir)
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		t.Status, t.Err = Failed, fmt.Sprintf(format, args...)
+		mu.Unlock()
+		d.event(t, "failed: "+t.Err)
+	}
+	if ctx.Err() != nil {
+		return // stays Waiting: not started
+	}
+	if t.Plan.State == Fresh {
+		if err := Record(dir, t.Run, opt.Threads, opt.Device); err != nil {
+			fail("%v", err)
+			return
+		}
+	}
+	logFile, err := os.OpenFile(filepath.Join(runDir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	defer logFile.Close()
+	fmt.Fprintf(logFile, "== %s: train %s\n", time.Now().UTC().Format(time.RFC3339), strings.Join(t.Plan.Args, " "))
+
+	events, writeEnd, err := os.Pipe()
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	defer events.Close()
+	var tail lastLine
+	cmd := exec.Command(opt.Command[0], append(opt.Command[1:], t.Plan.Args...)...)
+	cmd.Env = append(os.Environ(), EventsEnv+"=3")
+	cmd.ExtraFiles = []*os.File{writeEnd}
+	cmd.Stdout = logFile
+	cmd.Stderr = io.MultiWriter(logFile, &tail)
+	// Its own process group: a Ctrl-C on the terminal reaches the sweep
+	// alone, which passes it on once to each run.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	mu.Lock()
+	t.Status, t.Started = Running, time.Now()
+	mu.Unlock()
+	if err := cmd.Start(); err != nil {
+		writeEnd.Close()
+		fail("start: %v", err)
+		return
+	}
+	writeEnd.Close()
+	d.event(t, "started ("+t.Plan.State.String()+")")
+
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		sc := bufio.NewScanner(events)
+		for sc.Scan() {
+			var e engine.Event
+			if json.Unmarshal(sc.Bytes(), &e) != nil {
+				continue
+			}
+			mu.Lock()
+			if t.Batches == 0 {
+				t.FirstEpoch = e.Epoch
+			}
+			t.Epoch, t.Epochs, t.Batch, t.Batches = e.Epoch, e.Epochs, e.Batch, e.Batches
+			if e.Metrics != nil {
+				t.LastAcc, t.HaveAcc = e.Metrics.TestAcc, true
+			}
+			mu.Unlock()
+			if e.Metrics != nil {
+				d.event(t, fmt.Sprintf("epoch %d/%d: %.2f%%", e.Epoch, e.Epochs, e.Metrics.TestAcc))
+			}
+		}
+	}()
+	exited := make(chan struct{})
+	go func() {
+		select {
+		case <-exited:
+			return
+		case <-ctx.Done():
+		}
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-opt.Quit:
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGINT) // a second one quits at once
+		}
+	}()
+	err = cmd.Wait()
+	close(exited)
+	<-read
+
+	mu.Lock()
+	t.Wall = time.Since(t.Started)
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		t.PeakMB = float64(ru.Maxrss) / 1024
+	}
+	code := cmd.ProcessState.ExitCode()
+	switch {
+	case err == nil && runfolder.Finished(runDir):
+		t.Status = Done
+	case err == nil:
+		t.Status, t.Err = Failed, "train exited without finishing the run"
+	case code == 130 || ctx.Err() != nil:
+		t.Status = Stopped
+	default:
+		t.Status, t.Err = Failed, fmt.Sprintf("exit %d: %s", code, tail.String())
+		if code < 0 {
+			t.Err = fmt.Sprintf("%v: %s", cmd.ProcessState, tail.String())
+		}
+	}
+	msg := string(t.Status)
+	switch t.Status {
+	case Done:
+		msg = fmt.Sprintf("done in %s", t.Wall.Round(time.Second))
+	case Failed:
+		msg = "failed: " + t.Err + " (log: " + filepath.Join(runDir, LogFile) + ")"
+	case Stopped:
+		msg = fmt.Sprintf("stopped at epoch %d/%d batch %d; the next sweep resumes it", t.Epoch, t.Epochs, t.Batch)
+	}
+	mu.Unlock()
+	d.event(t, msg)
+}
+
+// lastLine keeps the last non-empty line written to it: a failed run's
+// error.
+type lastLine struct {
+	mu   sync.Mutex
+	buf  []byte
+	last string
+}
+
+func (l *lastLine) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	for {
+		i := strings.IndexByte(string(l.buf), '\n')
+		if i < 0 {
+			break
+		}
+		if line := strings.TrimSpace(string(l.buf[:i])); line != "" {
+			l.last = line
+		}
+		l.buf = l.buf[i+1:]
+	}
+	if len(l.buf) > 4096 {
+		l.buf = l.buf[len(l.buf)-4096:]
+	}
+	return len(p), nil
+}
+
+func (l *lastLine) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := strings.TrimSpace(string(l.buf)); s != "" {
+		return s
+	}
+	if l.last == "" {
+		return "no output"
+	}
+	return l.last
+}
+
+// WriteEvents is the run side of the pool's events: when the pool started
+// this process, it returns a Config.Events that writes the run's events
+// to the pool (each batch at most a few times a second, each start and
+// finished epoch always); otherwise nil.
+func WriteEvents() func(engine.Event) {
+	fd := os.Getenv(EventsEnv)
+	if fd != "3" {
+		return nil
+	}
+	f := os.NewFile(3, "events")
+	if f == nil {
+		return nil
+	}
+	var last time.Time
+	return func(e engine.Event) {
+		if e.Metrics == nil && e.Batch != 0 && e.Batch != e.Batches && time.Since(last) < 200*time.Millisecond {
+			return
+		}
+		last = time.Now()
+		data, _ := json.Marshal(e)
+		f.Write(append(data, '\n')) // a pool that went away is no reason to stop training
+	}
+}
