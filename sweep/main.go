@@ -164,7 +164,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return writeSlurm(f, dir, runs, threads, device, stdout, stderr)
 	}
 	if f.dryRun {
-		fmt.Fprintf(stdout, "sweep %s: %d runs, %d at a time, %d threads each, device %s\n", dir, len(runs), jobs, threads, device)
+		fmt.Fprintf(stdout, "sweep %s: %d runs, %d at a time, %s each, device %s\n", dir, len(runs), jobs, pool.Plural(threads, "thread"), device)
 		for i, r := range runs {
 			fmt.Fprintf(stdout, "  %-40s %-8s train %s\n", r.Dir, plans[i].State, strings.Join(r.Args, " "))
 		}

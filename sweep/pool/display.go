@@ -46,8 +46,8 @@ func (d *Display) start(tasks []*Task, mu *sync.Mutex, opt Options) {
 			todo++
 		}
 	}
-	d.line(fmt.Sprintf("sweep: %d runs, %d to run (%d finished before), %d at a time, %d threads each, device %s",
-		len(tasks), todo, len(tasks)-todo, opt.Jobs, opt.Threads, opt.Device), true)
+	d.line(fmt.Sprintf("sweep: %d runs, %d to run (%d finished before), %d at a time, %s each, device %s",
+		len(tasks), todo, len(tasks)-todo, opt.Jobs, Plural(opt.Threads, "thread"), opt.Device), true)
 	go func() {
 		defer close(d.stopped)
 		period := 30 * time.Second
@@ -145,6 +145,14 @@ func (d *Display) draw() {
 		fmt.Fprintln(d.out, l)
 	}
 	d.drawn = len(lines)
+}
+
+// Plural is "1 thread", "2 threads".
+func Plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // overall is the sweep's progress: a bar of the training batches, the

@@ -60,9 +60,7 @@ func (s *Sweep) accuracyPlot(path string) error {
 		p.Title.TextStyle.Font.Size = vg.Points(9)
 		p.X.Label.Text = "epoch"
 		p.Y.Label.Text = sts[i].EvaluatedOn + " accuracy (%)"
-		p.X.Min, p.X.Max = 0.5, float64(maxEpochs)+0.5
 		p.X.Tick.Marker = epochTicks(maxEpochs)
-		p.Y.Min, p.Y.Max = lo, hi
 		p.Add(plotter.NewGrid())
 		for _, r := range c.Finished {
 			xy := make(plotter.XYs, len(r.Epochs))
@@ -94,9 +92,16 @@ func (s *Sweep) accuracyPlot(path string) error {
 		p.Legend.Add(fmt.Sprintf("target %g%%", sts[i].Target), goal)
 		p.Legend.Left, p.Legend.Top = false, false
 		p.Legend.TextStyle.Font.Size = vg.Points(8)
+		// After the lines: adding them widens the axes to their data.
+		p.X.Min, p.X.Max = 0.5, float64(maxEpochs)+0.5
+		p.Y.Min, p.Y.Max = lo, hi
 		plots[i/cols][i%cols] = p
 	}
-	w, h := vg.Points(float64(cols)*330), vg.Points(float64(rows)*250)
+	pw, ph := 330.0, 250.0
+	if len(cs) == 1 {
+		pw, ph = 560, 380
+	}
+	w, h := vg.Points(float64(cols)*pw), vg.Points(float64(rows)*ph)
 	img := vgimg.New(w, h)
 	dc := draw.New(img)
 	tiles := draw.Tiles{Rows: rows, Cols: cols, PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6),
@@ -202,12 +207,12 @@ func (s *Sweep) paramsPlot(path string) error {
 	}
 	p.Add(lab)
 	pad := math.Max((xhi-xlo)*0.08, 100)
-	p.X.Min, p.X.Max = math.Max(0, xlo-pad), xhi+pad*3
+	xmin, xmax := math.Max(0, xlo-pad), xhi+pad*3
 	if xhi > 5*xlo { // nets of very different sizes: a log axis
 		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
-		p.X.Min, p.X.Max = xlo/1.3, xhi*1.8
+		xmin, xmax = xlo/1.3, xhi*1.8
 	}
-	goal, err := plotter.NewLine(plotter.XYs{{X: p.X.Min, Y: sts[0].Target}, {X: p.X.Max, Y: sts[0].Target}})
+	goal, err := plotter.NewLine(plotter.XYs{{X: xmin, Y: sts[0].Target}, {X: xmax, Y: sts[0].Target}})
 	if err != nil {
 		return err
 	}
@@ -217,6 +222,7 @@ func (s *Sweep) paramsPlot(path string) error {
 	p.Legend.Add("one seed's mean", seedsPlot)
 	p.Legend.Add(fmt.Sprintf("target %g%%", sts[0].Target), goal)
 	p.Legend.Left, p.Legend.Top = true, false
+	p.X.Min, p.X.Max = xmin, xmax // after the adds, which widen the axes
 	img := vgimg.New(vg.Points(640), vg.Points(420))
 	p.Draw(draw.New(img))
 	return savePNG(path, img)

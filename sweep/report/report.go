@@ -253,8 +253,12 @@ func (s *Sweep) Markdown(w io.Writer) {
 func (c *Config) seedTable(w io.Writer) {
 	st, ok := c.Stats()
 	if ok {
-		fmt.Fprintf(w, "%s, %s parameters: %d seeds, %s accuracy (%d images), %s, %d threads\n\n",
-			st.Arch, models.Thousands(st.Params), st.Seeds, st.EvaluatedOn, st.TestImages, st.Device, st.Threads)
+		threads := fmt.Sprintf("%d threads", st.Threads)
+		if st.Threads == 1 {
+			threads = "1 thread"
+		}
+		fmt.Fprintf(w, "%s, %s parameters: %d seeds, %s accuracy (%s images), %s, %s\n\n",
+			st.Arch, models.Thousands(st.Params), st.Seeds, st.EvaluatedOn, models.Thousands(int64(st.TestImages)), st.Device, threads)
 		fmt.Fprintf(w, "| seed | best %s acc %% (epoch) | last 3 epochs %% | lowest of last 3 | all last 3 ≥ %.2f%% | wall time |\n", st.EvaluatedOn, st.Target)
 		fmt.Fprintln(w, "|---|---|---|---|---|---|")
 		var lowest []float64

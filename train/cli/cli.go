@@ -68,7 +68,7 @@ func newOptions(c *engine.Config, evalPath *string) *options {
 	g := group("Model and device")
 	g.StringVar(&c.Arch, "arch", c.Arch, "architecture: "+strings.Join(models.Names(), ", ")+", or the path of an arch file (JSON; -export-arch writes one)")
 	g.StringVar(&c.Device, "device", c.Device, "cpu, cuda, cuda:N, or auto (CUDA when this libtorch has it, else the CPU)")
-	g.IntVar(&c.Threads, "threads", c.Threads, "libtorch threads (default: all cores)")
+	g.IntVar(&c.Threads, "threads", c.Threads, fmt.Sprintf("libtorch threads (default: the cores, at most %d: more stop helping these small convolutions)", engine.MaxDefaultThreads))
 
 	g = group("Recipe")
 	for _, f := range models.RecipeFields() {

@@ -103,8 +103,21 @@ func inputErr(format string, args ...any) error {
 // IsInputError reports whether err is (or wraps) an InputError.
 func IsInputError(err error) bool { return runfolder.IsInputError(err) }
 
+// MaxDefaultThreads caps a run's default thread count. Measured on the
+// study's nets (BENCHMARKS.md, "Threads"): a second thread makes step3's
+// training 1.29× faster, which puts the part that threads speed up at
+// about 45%, so by Amdahl's law 4 threads can add at most 17% over 2 and 8
+// at most 9% over 4, before the cost of waking more threads; 16 threads on
+// a 16-core Xeon trained at 1,910 img/s, below 2 threads on a 2-core EPYC
+// (3,613). Cores beyond the cap serve a sweep better, one run per core.
+const MaxDefaultThreads = 4
+
+// DefaultThreads is a run's default libtorch thread count: the cores, at
+// most MaxDefaultThreads.
+func DefaultThreads() int { return min(runtime.NumCPU(), MaxDefaultThreads) }
+
 // DefaultConfig is a run of the arch (a registered name or an arch file's
-// path) with its recipe: 1,000 test images a batch, seed 1, all cores, one
+// path) with its recipe: 1,000 test images a batch, seed 1, DefaultThreads, one
 // pipeline goroutine, the bundled MNIST, runs/<arch>, target 99.4%, the
 // model saved.
 func DefaultConfig(arch string) (Config, error) {
@@ -119,7 +132,7 @@ func DefaultConfig(arch string) (Config, error) {
 		Device:        "auto",
 		TestBatchSize: 1000,
 		Seed:          1,
-		Threads:       runtime.NumCPU(),
+		Threads:       DefaultThreads(),
 		Workers:       1,
 		Out:           filepath.Join("runs", a.Name),
 		LogInterval:   100,

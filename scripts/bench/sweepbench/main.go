@@ -1,0 +1,230 @@
+// Command sweepbench measures how a sweep should use this machine's cores
+// and writes the figures into BENCHMARKS.md (between its sweep markers):
+//
+//   - threads: one run's training speed (step3, batch 64, engine.Bench via
+//     gobench) at 1, 2, 4, … threads up to the cores;
+//   - side by side: as many one-thread runs at once as there are cores,
+//     their speeds summed;
+//   - a four-run sweep (tiny, seeds 1-4, 2 epochs each) with the sweep's
+//     default pool against the same runs one after another at all cores
+//     (-jobs 1 -threads CORES), in ABBA order, wall time.
+//
+// scripts/bench.sh --sweep builds the programs and runs it.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	begin = "<!-- sweep:begin (written by scripts/bench.sh --sweep) -->"
+	end   = "<!-- sweep:end -->"
+)
+
+var poolLine = regexp.MustCompile(`(\d+ at a time, \d+ threads? each)`)
+
+func main() {
+	gobench := flag.String("gobench", "", "the gobench program")
+	sweep := flag.String("sweep", "", "the sweep program")
+	rounds := flag.Int("rounds", 3, "rounds of the thread measurements")
+	batches := flag.Int("batches", 200, "training batches each thread measurement times")
+	seeds := flag.Int("seeds", 4, "runs in the sweep comparison")
+	epochs := flag.Int("epochs", 2, "epochs of each run in the sweep comparison")
+	work := flag.String("work", os.TempDir(), "a folder for the sweeps' runs")
+	write := flag.String("write", "", "replace the sweep section of this markdown file")
+	flag.Parse()
+	if *gobench == "" || *sweep == "" {
+		fmt.Fprintln(os.Stderr, "usage: sweepbench -gobench PROG -sweep PROG [-write BENCHMARKS.md]")
+		os.Exit(2)
+	}
+	cores := runtime.NumCPU()
+	var counts []int
+	for t := 1; t < cores; t *= 2 {
+		counts = append(counts, t)
+	}
+	counts = append(counts, cores)
+
+	speeds := map[int][]float64{}
+	var together []float64
+	for r := 1; r <= *rounds; r++ {
+		for _, t := range counts {
+			log("round %d/%d: one run, %d threads", r, *rounds, t)
+			speeds[t] = append(speeds[t], benchTrain(*gobench, t, *batches))
+		}
+		log("round %d/%d: %d one-thread runs at once", r, *rounds, cores)
+		together = append(together, benchTogether(*gobench, cores, *batches))
+	}
+
+	var pool, seq []float64
+	defaultPool := "?"
+	args := []string{"-arch", "tiny", "-seeds", fmt.Sprintf("1-%d", *seeds), "-set", fmt.Sprintf("epochs=%d", *epochs)}
+	for i, mode := range []string{"pool", "seq", "seq", "pool"} {
+		out := filepath.Join(*work, fmt.Sprintf("sweep-%s-%d", mode, i))
+		os.RemoveAll(out)
+		a := append(append([]string{}, args...), "-out", out)
+		if mode == "seq" {
+			a = append(a, "-jobs", "1", "-threads", fmt.Sprint(cores))
+		}
+		log("sweep %d/4 (%s): %s", i+1, mode, strings.Join(a, " "))
+		t0 := time.Now()
+		cmd := exec.Command(*sweep, a...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			fail("sweep: %v\n%s", err, stderr.String())
+		}
+		secs := time.Since(t0).Seconds()
+		if mode == "pool" {
+			pool = append(pool, secs)
+			// The pool the sweep chose, from its first line.
+			if m := poolLine.FindStringSubmatch(stdout.String()); m != nil {
+				defaultPool = m[1]
+			}
+		} else {
+			seq = append(seq, secs)
+		}
+		os.RemoveAll(out)
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "Measured %s on %s, %d cores, by `bash scripts/bench.sh --sweep`.\n\n", time.Now().Format("2006-01-02"), cpuModel(), cores)
+	fmt.Fprintf(&b, "One run's training speed by libtorch threads (step3, batch 64, rotation, %d batches; median of %d rounds):\n\n", *batches, *rounds)
+	fmt.Fprintln(&b, "| threads | train img/s | vs 1 thread |")
+	fmt.Fprintln(&b, "|---|---|---|")
+	one := median(speeds[1])
+	for _, t := range counts {
+		m := median(speeds[t])
+		fmt.Fprintf(&b, "| %d | %.0f | %.2f× |\n", t, m, m/one)
+	}
+	tm := median(together)
+	fmt.Fprintf(&b, "| %d runs × 1 thread, at once | %.0f in total | %.2f× |\n\n", cores, tm, tm/one)
+	pm, sm := mean(pool), mean(seq)
+	fmt.Fprintf(&b, "A %d-run sweep (tiny, seeds 1-%d, %d epochs each, the whole training set), ABBA order, wall time in seconds:\n\n", *seeds, *seeds, *epochs)
+	fmt.Fprintln(&b, "| sweep | runs | wall time (s) | mean |")
+	fmt.Fprintln(&b, "|---|---|---|---|")
+	fmt.Fprintf(&b, "| default pool (%s) | %d | %s | %.1f |\n", defaultPool, *seeds, join(pool), pm)
+	fmt.Fprintf(&b, "| one after another, %d threads each (-jobs 1 -threads %d) | %d | %s | %.1f |\n\n", cores, cores, *seeds, join(seq), sm)
+	fmt.Fprintf(&b, "The default pool finished %.2f× sooner.\n", sm/pm)
+
+	fmt.Print(b.String())
+	if *write != "" {
+		if err := replaceSection(*write, b.String()); err != nil {
+			fail("%v", err)
+		}
+		log("wrote the sweep section of %s", *write)
+	}
+}
+
+// benchTrain is gobench's training speed at t threads.
+func benchTrain(gobench string, t, batches int) float64 {
+	out, err := exec.Command(gobench, "--threads", fmt.Sprint(t), "--batches", fmt.Sprint(batches)).Output()
+	if err != nil {
+		fail("gobench: %v", err)
+	}
+	var r struct {
+		Train float64 `json:"train_img_per_s"`
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(out), &r); err != nil {
+		fail("gobench output %q: %v", out, err)
+	}
+	return r.Train
+}
+
+// benchTogether starts n one-thread gobench processes at once and sums
+// their training speeds.
+func benchTogether(gobench string, n, batches int) float64 {
+	var wg sync.WaitGroup
+	res := make([]float64, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i] = benchTrain(gobench, 1, batches)
+		}()
+	}
+	wg.Wait()
+	sum := 0.0
+	for _, x := range res {
+		sum += x
+	}
+	return sum
+}
+
+// replaceSection puts text between the sweep markers of the file, adding
+// them at its end if missing.
+func replaceSection(path, text string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(data)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %q ... %q markers", path, begin, end)
+	}
+	s = s[:i+len(begin)] + "\n" + text + s[j:]
+	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func mean(xs []float64) float64 {
+	sum := 0.0
+	for _, x := range xs {
+		sum += x
+	}
+	return sum / float64(len(xs))
+}
+
+func join(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.1f", x)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func log(format string, args ...any) { fmt.Fprintf(os.Stderr, "sweepbench: "+format+"\n", args...) }
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "sweepbench: "+format+"\n", args...)
+	os.Exit(1)
+}
