@@ -200,7 +200,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	display := pool.NewDisplay(stdout, logFile, isTerminal(stdout))
+	display := pool.NewDisplay(stdout, logFile, isTerminal(stdout), func() int {
+		if f, ok := stdout.(*os.File); ok {
+			if w, _, err := term.GetSize(int(f.Fd())); err == nil {
+				return w
+			}
+		}
+		return 0
+	})
 	outcome, err := pool.Run(ctx, dir, runs, pool.Options{
 		Jobs: jobs, Threads: threads, Device: device,
 		Command: []string{exe, "train"}, Quit: quit, Display: display,

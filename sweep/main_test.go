@@ -158,13 +158,13 @@ func TestFailedRunDoesNotStopTheOthers(t *testing.T) {
 		t.Skip("trains a run")
 	}
 	dir := filepath.Join(t.TempDir(), "sw")
-	// 100 training images: batch 512 is refused when the run loads them.
-	out, errOut, code := runSweep(t, nil, "-arch", "tiny", "-set", "subset=100", "-set", "batch-size=32,512", "-set", "epochs=1",
+	// 1,000 training images: batch 2048 is refused when the run loads them.
+	out, errOut, code := runSweep(t, nil, "-arch", "tiny", "-set", "subset=1000", "-set", "batch-size=32,2048", "-set", "epochs=1",
 		"-set", "test-batch-size=1000", "-jobs", "1", "-threads", "1", "-out", dir)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
 	}
-	if !strings.Contains(errOut, "1 of 2 runs failed") || !strings.Contains(errOut, "-batch-size 512 is larger than the 100 training images") {
+	if !strings.Contains(errOut, "1 of 2 runs failed") || !strings.Contains(errOut, "-batch-size 2048 is larger than the 1,000 training images") {
 		t.Errorf("stderr: %s", errOut)
 	}
 	if !runfolder.Finished(filepath.Join(dir, "tiny,batch-size=32", "seed1")) {

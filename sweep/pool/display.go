@@ -17,6 +17,7 @@ type Display struct {
 	out      io.Writer
 	log      io.Writer
 	terminal bool
+	width    func() int // the terminal's columns, 0 when unknown
 
 	mu      sync.Mutex // guards the writers and drawn
 	drawn   int        // lines of the live view on the terminal
@@ -29,12 +30,16 @@ type Display struct {
 }
 
 // NewDisplay shows progress on out (live lines when terminal is true) and
-// writes plain lines to log (nil for none).
-func NewDisplay(out, log io.Writer, terminal bool) *Display {
+// writes plain lines to log (nil for none). width, when not nil, gives the
+// terminal's columns: live lines are cut to fit, so that none wraps.
+func NewDisplay(out, log io.Writer, terminal bool, width func() int) *Display {
 	if log == nil {
 		log = io.Discard
 	}
-	return &Display{out: out, log: log, terminal: terminal}
+	if width == nil {
+		width = func() int { return 0 }
+	}
+	return &Display{out: out, log: log, terminal: terminal, width: width}
 }
 
 func (d *Display) start(tasks []*Task, mu *sync.Mutex, opt Options) {
@@ -128,9 +133,12 @@ func (d *Display) draw() {
 			continue
 		}
 		s := fmt.Sprintf("  %-32s", t.Run.Dir)
-		if t.Batches > 0 {
+		switch {
+		case t.Batches > 0 && t.Batch == t.Batches && t.Evaluated < t.Epoch:
+			s += fmt.Sprintf(" epoch %d/%d evaluating", t.Epoch, t.Epochs)
+		case t.Batches > 0:
 			s += fmt.Sprintf(" epoch %d/%d batch %d/%d", t.Epoch, t.Epochs, t.Batch, t.Batches)
-		} else {
+		default:
 			s += " starting"
 		}
 		if t.HaveAcc {
@@ -141,7 +149,11 @@ func (d *Display) draw() {
 	}
 	d.taskMu.Unlock()
 	lines = append(lines, d.overall())
+	w := d.width()
 	for _, l := range lines {
+		if r := []rune(l); w > 1 && len(r) >= w {
+			l = string(r[:w-1])
+		}
 		fmt.Fprintln(d.out, l)
 	}
 	d.drawn = len(lines)
@@ -204,7 +216,7 @@ func (d *Display) overall() string {
 	if total > 0 {
 		frac = float64(done) / float64(total)
 	}
-	const width = 24
+	const width = 20
 	n := int(frac * width)
 	bar := strings.Repeat("█", n) + strings.Repeat("░", width-n)
 	elapsed := time.Since(d.began)
@@ -215,9 +227,9 @@ func (d *Display) overall() string {
 	} else if total > 0 && done >= total {
 		eta = "ETA 0s"
 	}
-	s := fmt.Sprintf("%s %3.0f%%  %d/%d runs done, %d running", bar, 100*frac, finished, todo, running)
+	s := fmt.Sprintf("%s %3.0f%%  %s  %d/%d runs done, %d running", bar, 100*frac, eta, finished, todo, running)
 	if failed > 0 {
 		s += fmt.Sprintf(", %d failed", failed)
 	}
-	return s + fmt.Sprintf("  %s elapsed, %s", elapsed.Round(time.Second), eta)
+	return s + fmt.Sprintf(", %s elapsed", elapsed.Round(time.Second))
 }

@@ -63,6 +63,7 @@ type Task struct {
 	Batch, Batches int // finished batches of the current epoch
 	LastAcc        float64
 	HaveAcc        bool
+	Evaluated      int // the last epoch whose evaluation finished
 	FirstEpoch     int // the epoch the run started or resumed at
 	Started        time.Time
 	Wall           time.Duration
@@ -119,7 +120,7 @@ func Run(ctx context.Context, dir string, runs []grid.Run, opt Options) (*Outcom
 	var mu sync.Mutex
 	d := opt.Display
 	if d == nil {
-		d = NewDisplay(io.Discard, nil, false)
+		d = NewDisplay(io.Discard, nil, false, nil)
 	}
 	d.start(out.Tasks, &mu, opt)
 	defer d.stop()
@@ -225,7 +226,7 @@ func runTask(ctx context.Context, dir string, t *Task, opt Options, mu *sync.Mut
 			}
 			t.Epoch, t.Epochs, t.Batch, t.Batches = e.Epoch, e.Epochs, e.Batch, e.Batches
 			if e.Metrics != nil {
-				t.LastAcc, t.HaveAcc = e.Metrics.TestAcc, true
+				t.LastAcc, t.HaveAcc, t.Evaluated = e.Metrics.TestAcc, true, e.Epoch
 			}
 			mu.Unlock()
 			if e.Metrics != nil {

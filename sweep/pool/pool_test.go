@@ -1,0 +1,79 @@
+package pool
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tinydigits/tinydigits/runfolder"
+	"github.com/tinydigits/tinydigits/sweep/grid"
+)
+
+func TestPrepare(t *testing.T) {
+	dir := t.TempDir()
+	r := grid.Run{Config: "tiny", Dir: filepath.Join("tiny", "seed1"), Args: []string{"-arch", "tiny", "-seed", "1"}}
+	runDir := filepath.Join(dir, r.Dir)
+
+	p, err := Prepare(dir, r, 1, "cpu")
+	want := []string{"-arch", "tiny", "-seed", "1", "-out", runDir, "-threads", "1", "-device", "cpu", "-quiet"}
+	if err != nil || p.State != Fresh || !slices.Equal(p.Args, want) {
+		t.Fatalf("empty folder: %+v %v", p, err)
+	}
+	if err := Record(dir, r, 1, "cpu"); err != nil {
+		t.Fatal(err)
+	}
+	// Recorded but not started (no checkpoint): still new.
+	if p, err := Prepare(dir, r, 2, "cpu"); err != nil || p.State != Fresh {
+		t.Errorf("recorded: %+v %v", p, err)
+	}
+	os.WriteFile(filepath.Join(runDir, runfolder.CheckpointFile), []byte("x"), 0o644)
+	if p, err := Prepare(dir, r, 2, "cpu"); err != nil || p.State != Resume || !slices.Equal(p.Args, []string{"-resume", runDir, "-quiet"}) {
+		t.Errorf("checkpoint: %+v %v", p, err)
+	}
+	os.WriteFile(filepath.Join(runDir, runfolder.SummaryFile), []byte("{}"), 0o644)
+	if p, err := Prepare(dir, r, 2, "cpu"); err != nil || p.State != Finished || len(p.Args) != 0 {
+		t.Errorf("finished: %+v %v", p, err)
+	}
+	// The same folder asked to hold another run.
+	other := r
+	other.Args = []string{"-arch", "tiny", "-seed", "1", "-lr", "0.1"}
+	if _, err := Prepare(dir, other, 1, "cpu"); err == nil || !strings.Contains(err.Error(), "holds a run with other settings") {
+		t.Errorf("other settings: %v", err)
+	}
+	// A train run the sweep did not start.
+	os.Remove(filepath.Join(runDir, RunFile))
+	if _, err := Prepare(dir, r, 1, "cpu"); err == nil || !strings.Contains(err.Error(), "did not start") {
+		t.Errorf("foreign run: %v", err)
+	}
+}
+
+func TestOverall(t *testing.T) {
+	var mu sync.Mutex
+	d := NewDisplay(&strings.Builder{}, nil, false, nil)
+	tasks := []*Task{
+		{Status: Skipped},
+		// 2 epochs of 10 batches, all done.
+		{Status: Done, Epoch: 2, Epochs: 2, FirstEpoch: 1, Batch: 10, Batches: 10},
+		// Resumed at epoch 2 of 3: 20 batches to do, 5 done.
+		{Status: Running, Epoch: 2, Epochs: 3, FirstEpoch: 2, Batch: 5, Batches: 10},
+		// Not started: counted as the average known work, (20 + 20) / 2.
+		{Status: Waiting},
+	}
+	d.tasks, d.taskMu, d.began = tasks, &mu, time.Now().Add(-25*time.Second)
+	// 25 of 60 batches in 25 s: 35 s left.
+	got := d.overall()
+	for _, want := range []string{" 42%", "ETA 35s", "1/3 runs done, 1 running", "25s elapsed"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%q lacks %q", got, want)
+		}
+	}
+	tasks[2].Status, tasks[2].Err = Failed, "x"
+	// A failed run does no more work: 25 done of 20 + 5 + 20.
+	if got := d.overall(); !strings.Contains(got, " 56%") || !strings.Contains(got, "1 failed") {
+		t.Errorf("after a failure: %q", got)
+	}
+}
