@@ -4,13 +4,14 @@
 # Python pipeline (scripts/bench/seed.py), interleaved, at 1 and 2 threads;
 # then resident memory over a 3-epoch run and the wall time of a full step3
 # run; then how sweeps use the cores (scripts/bench/sweepbench: one run's
-# speed by threads, one-thread runs side by side, a four-run sweep with the
-# default pool against the same runs one after another at all cores).
+# speed by threads, one-thread runs side by side, four-run sweeps of tiny and
+# step3 with the default pool against the same runs one after another at
+# all cores).
 # Prints the tables and writes them into BENCHMARKS.md.
 #
-#   bash scripts/bench.sh            everything (about 18 minutes on 2 cores)
+#   bash scripts/bench.sh            everything (about 30 minutes on 2 cores)
 #   bash scripts/bench.sh --quick    no full step3 run
-#   bash scripts/bench.sh --sweep    the sweep section only (about 8 minutes)
+#   bash scripts/bench.sh --sweep    the sweep section only (about 20 minutes)
 #   bash scripts/bench.sh --rounds 5 more rounds (default 3)
 #
 # Installs libtorch (third_party/) and Debian's python3-torch and

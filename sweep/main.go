@@ -173,6 +173,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fail(err)
 	}
+	unlock, err := lockSweep(dir)
+	if err != nil {
+		return fail(err)
+	}
+	defer unlock()
 	logFile, err := os.OpenFile(filepath.Join(dir, "sweep.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fail(err)
@@ -210,7 +215,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	})
 	outcome, err := pool.Run(ctx, dir, runs, pool.Options{
 		Jobs: jobs, Threads: threads, Device: device,
-		Command: []string{exe, "train"}, Quit: quit, Display: display,
+		Command: []string{exe, "train"}, Quit: quit, Display: display, Pin: device == "cpu",
 	})
 	if err != nil {
 		return fail(err)
@@ -233,6 +238,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		code = rc
 	}
 	return code
+}
+
+// lockSweep takes the sweep folder's lock, so that two sweeps never train
+// the same runs at once; the lock goes with the process.
+func lockSweep(dir string) (func(), error) {
+	path := filepath.Join(dir, "sweep.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		other, _ := os.ReadFile(path)
+		f.Close()
+		return nil, fmt.Errorf("another sweep is running in %s (pid %s); wait for it, or stop it first", dir, strings.TrimSpace(string(other)))
+	}
+	f.Truncate(0)
+	fmt.Fprintf(f, "%d\n", os.Getpid())
+	return func() { f.Close() }, nil
 }
 
 // spec is the sweep the flags (and the sweep file, if any) describe.

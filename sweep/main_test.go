@@ -88,7 +88,7 @@ func TestInterruptedSweepResumes(t *testing.T) {
 		t.Skip("trains 8 short runs")
 	}
 	args := func(out string) []string {
-		return []string{"-arch", "tiny", "-seeds", "1-2", "-set", "lr=0.05,0.1", "-set", "subset=1500", "-set", "epochs=3",
+		return []string{"-arch", "tiny", "-seeds", "1-2", "-set", "lr=0.05,0.1", "-set", "subset=1500", "-set", "epochs=4",
 			"-set", "test-batch-size=1000", "-jobs", "2", "-threads", "1", "-out", out}
 	}
 	whole := filepath.Join(t.TempDir(), "whole")
@@ -103,15 +103,24 @@ func TestInterruptedSweepResumes(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Stop once a run has finished its first epoch (the log says so).
-	deadline := time.Now().Add(3 * time.Minute)
-	for !strings.Contains(readFile(filepath.Join(stopped, "sweep.log")), "epoch 1/3") {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("no epoch finished in 3 minutes:\n%s", readFile(filepath.Join(stopped, "sweep.log")))
+	waitFor := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Minute)
+		for !strings.Contains(readFile(filepath.Join(stopped, "sweep.log")), what) {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatalf("no %q in the log in 3 minutes:\n%s", what, readFile(filepath.Join(stopped, "sweep.log")))
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	// A second sweep in the same folder meanwhile is refused.
+	waitFor("started (new)")
+	if _, errOut, code := runSweep(t, nil, args(stopped)...); code != 2 || !strings.Contains(errOut, "another sweep is running in") {
+		t.Errorf("a second sweep: exit %d, %s", code, errOut)
+	}
+	// Stop once a run has finished its first epoch (the log says so).
+	waitFor("epoch 1/4")
 	cmd.Process.Signal(syscall.SIGINT)
 	err := cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {

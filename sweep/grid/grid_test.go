@@ -124,6 +124,29 @@ func TestExpandRefuses(t *testing.T) {
 	}
 }
 
+// No sweep file crashes the reader or the expansion: each is a spec and
+// its runs, or an error.
+func FuzzSweepFile(f *testing.F) {
+	f.Add([]byte(`{"archs": ["tiny"], "seeds": "1-3", "set": {"lr": [0.05, 0.1], "epochs": 2}}`))
+	f.Add([]byte(`{"archs": ["tiny", "step3"], "seeds": [1, 2], "set": {"batch-size": ["32", 64]}}`))
+	f.Add([]byte(`{"archs": ["nets/x.json"], "seeds": "1-100000000000"}`))
+	f.Add([]byte(`{"set": {"out": "x", "lr": []}}`))
+	f.Add([]byte(`{"archs": ["tiny"], "seeds": [18446744073709551615], "set": {"lr": 1e400}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := parseFile(data, t.TempDir())
+		if err != nil {
+			return
+		}
+		if len(s.Seeds) > MaxRuns {
+			return // Expand refuses it by count; nothing to learn from allocating it
+		}
+		runs, err := s.Expand()
+		if err == nil && len(runs) == 0 {
+			t.Errorf("no error and no runs from %q", data)
+		}
+	})
+}
+
 func TestSweepFile(t *testing.T) {
 	dir := t.TempDir()
 	arch, err := os.ReadFile(filepath.Join("..", "..", "models", "testdata", "l1-edit-a.json"))

@@ -37,6 +37,9 @@ type Options struct {
 	Quit <-chan struct{}
 	// Display shows the progress: a terminal's live lines or plain lines.
 	Display *Display
+	// Pin gives each run slot its own CPUs (-threads of them) where the
+	// runs fit the CPUs this process may use.
+	Pin bool
 }
 
 // Status is where a run stands in the pool.
@@ -127,12 +130,20 @@ func Run(ctx context.Context, dir string, runs []grid.Run, opt Options) (*Outcom
 
 	queue := make(chan *Task)
 	var wg sync.WaitGroup
-	for range max(1, opt.Jobs) {
+	var slots [][]int
+	if opt.Pin {
+		slots = cpuSlots(max(1, opt.Jobs), max(1, opt.Threads))
+	}
+	for k := range max(1, opt.Jobs) {
+		var cpus []int
+		if slots != nil {
+			cpus = slots[k]
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for t := range queue {
-				runTask(ctx, dir, t, opt, &mu, d)
+				runTask(ctx, dir, t, opt, cpus, &mu, d)
 			}
 		}()
 	}
@@ -160,7 +171,7 @@ func Run(ctx context.Context, dir string, runs []grid.Run, opt Options) (*Outcom
 }
 
 // runTask runs one train process and follows it to its end.
-func runTask(ctx context.Context, dir string, t *Task, opt Options, mu *sync.Mutex, d *Display) {
+func runTask(ctx context.Context, dir string, t *Task, opt Options, cpus []int, mu *sync.Mutex, d *Display) {
 	runDir := filepath.Join(dir, t.Run.Dir)
 	fail := func(format string, args ...any) {
 		mu.Lock()
@@ -203,7 +214,7 @@ func runTask(ctx context.Context, dir string, t *Task, opt Options, mu *sync.Mut
 	mu.Lock()
 	t.Status, t.Started = Running, time.Now()
 	mu.Unlock()
-	if err := cmd.Start(); err != nil {
+	if err := startOn(cmd, cpus); err != nil {
 		writeEnd.Close()
 		fail("start: %v", err)
 		return
@@ -274,7 +285,7 @@ func runTask(ctx context.Context, dir string, t *Task, opt Options, mu *sync.Mut
 	msg := string(t.Status)
 	switch t.Status {
 	case Done:
-		msg = fmt.Sprintf("done in %s", t.Wall.Round(time.Second))
+		msg = fmt.Sprintf("done in %s, peak memory %.0f MB", t.Wall.Round(time.Second), t.PeakMB)
 	case Failed:
 		msg = "failed: " + t.Err + " (log: " + filepath.Join(runDir, LogFile) + ")"
 	case Stopped:

@@ -5,9 +5,9 @@
 //     gobench) at 1, 2, 4, … threads up to the cores;
 //   - side by side: as many one-thread runs at once as there are cores,
 //     their speeds summed;
-//   - a four-run sweep (tiny, seeds 1-4, 2 epochs each) with the sweep's
-//     default pool against the same runs one after another at all cores
-//     (-jobs 1 -threads CORES), in ABBA order, wall time.
+//   - four-run sweeps (tiny, then step3; seeds 1-4, 2 epochs each) with the
+//     sweep's default pool against the same runs one after another at all
+//     cores (-jobs 1 -threads CORES), in ABBA order, wall time.
 //
 // scripts/bench.sh --sweep builds the programs and runs it.
 package main
@@ -42,6 +42,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds of the thread measurements")
 	batches := flag.Int("batches", 200, "training batches each thread measurement times")
 	seeds := flag.Int("seeds", 4, "runs in the sweep comparison")
+	archs := flag.String("archs", "tiny,step3", "the nets of the sweep comparison, one sweep each")
 	epochs := flag.Int("epochs", 2, "epochs of each run in the sweep comparison")
 	work := flag.String("work", os.TempDir(), "a folder for the sweeps' runs")
 	write := flag.String("write", "", "replace the sweep section of this markdown file")
@@ -68,35 +69,43 @@ func main() {
 		together = append(together, benchTogether(*gobench, cores, *batches))
 	}
 
-	var pool, seq []float64
-	defaultPool := "?"
-	args := []string{"-arch", "tiny", "-seeds", fmt.Sprintf("1-%d", *seeds), "-set", fmt.Sprintf("epochs=%d", *epochs)}
-	for i, mode := range []string{"pool", "seq", "seq", "pool"} {
-		out := filepath.Join(*work, fmt.Sprintf("sweep-%s-%d", mode, i))
-		os.RemoveAll(out)
-		a := append(append([]string{}, args...), "-out", out)
-		if mode == "seq" {
-			a = append(a, "-jobs", "1", "-threads", fmt.Sprint(cores))
-		}
-		log("sweep %d/4 (%s): %s", i+1, mode, strings.Join(a, " "))
-		t0 := time.Now()
-		cmd := exec.Command(*sweep, a...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			fail("sweep: %v\n%s", err, stderr.String())
-		}
-		secs := time.Since(t0).Seconds()
-		if mode == "pool" {
-			pool = append(pool, secs)
-			// The pool the sweep chose, from its first line.
-			if m := poolLine.FindStringSubmatch(stdout.String()); m != nil {
-				defaultPool = m[1]
+	type comparison struct {
+		arch      string
+		pool, seq []float64
+		poolDesc  string
+	}
+	var comps []comparison
+	for _, arch := range strings.Split(*archs, ",") {
+		c := comparison{arch: arch, poolDesc: "?"}
+		args := []string{"-arch", arch, "-seeds", fmt.Sprintf("1-%d", *seeds), "-set", fmt.Sprintf("epochs=%d", *epochs)}
+		for i, mode := range []string{"pool", "seq", "seq", "pool"} {
+			out := filepath.Join(*work, fmt.Sprintf("sweep-%s-%s-%d", arch, mode, i))
+			os.RemoveAll(out)
+			a := append(append([]string{}, args...), "-out", out)
+			if mode == "seq" {
+				a = append(a, "-jobs", "1", "-threads", fmt.Sprint(cores))
 			}
-		} else {
-			seq = append(seq, secs)
+			log("%s sweep %d/4 (%s): %s", arch, i+1, mode, strings.Join(a, " "))
+			t0 := time.Now()
+			cmd := exec.Command(*sweep, a...)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				fail("sweep: %v\n%s", err, stderr.String())
+			}
+			secs := time.Since(t0).Seconds()
+			if mode == "pool" {
+				c.pool = append(c.pool, secs)
+				// The pool the sweep chose, from its first line.
+				if m := poolLine.FindStringSubmatch(stdout.String()); m != nil {
+					c.poolDesc = m[1]
+				}
+			} else {
+				c.seq = append(c.seq, secs)
+			}
+			os.RemoveAll(out)
 		}
-		os.RemoveAll(out)
+		comps = append(comps, c)
 	}
 
 	var b strings.Builder
@@ -111,14 +120,14 @@ func main() {
 	}
 	tm := median(together)
 	fmt.Fprintf(&b, "| %d runs × 1 thread, at once | %.0f in total | %.2f× |\n\n", cores, tm, tm/one)
-	pm, sm := mean(pool), mean(seq)
-	fmt.Fprintf(&b, "A %d-run sweep (tiny, seeds 1-%d, %d epochs each, the whole training set), ABBA order, wall time in seconds:\n\n", *seeds, *seeds, *epochs)
-	fmt.Fprintln(&b, "| sweep | runs | wall time (s) | mean |")
-	fmt.Fprintln(&b, "|---|---|---|---|")
-	fmt.Fprintf(&b, "| default pool (%s) | %d | %s | %.1f |\n", defaultPool, *seeds, join(pool), pm)
-	fmt.Fprintf(&b, "| one after another, %d threads each (-jobs 1 -threads %d) | %d | %s | %.1f |\n\n", cores, cores, *seeds, join(seq), sm)
-	fmt.Fprintf(&b, "The default pool finished %.2f× sooner.\n", sm/pm)
-
+	fmt.Fprintf(&b, "%d-run sweeps (seeds 1-%d, %d epochs each, the whole training set), the default pool against the same runs one after another with every core, in ABBA order; wall time in seconds:\n\n", *seeds, *seeds, *epochs)
+	fmt.Fprintln(&b, "| net | sweep | wall time (s) | mean | default pool sooner by |")
+	fmt.Fprintln(&b, "|---|---|---|---|---|")
+	for _, c := range comps {
+		pm, sm := mean(c.pool), mean(c.seq)
+		fmt.Fprintf(&b, "| %s | default pool (%s) | %s | %.1f | %.2f× |\n", c.arch, c.poolDesc, join(c.pool), pm, sm/pm)
+		fmt.Fprintf(&b, "| %s | one after another, %d threads each (-jobs 1 -threads %d) | %s | %.1f | |\n", c.arch, cores, cores, join(c.seq), sm)
+	}
 	fmt.Print(b.String())
 	if *write != "" {
 		if err := replaceSection(*write, b.String()); err != nil {
