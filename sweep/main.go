@@ -152,13 +152,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sweep: "+note)
 	}
 	var plans []pool.Plan
+	todo := 0
 	for _, r := range runs {
 		p, err := pool.Prepare(dir, r, threads, device)
 		if err != nil {
 			return fail(err)
 		}
 		plans = append(plans, p)
+		if p.State != pool.Finished {
+			todo++
+		}
 	}
+	jobs = max(1, min(jobs, todo)) // no more slots than runs to do
 
 	if f.slurm {
 		return writeSlurm(f, dir, runs, threads, device, stdout, stderr)
@@ -364,10 +369,6 @@ func poolSize(f *flags, device string, runs []grid.Run) (jobs, threads int, note
 		if device != "cpu" {
 			jobs = max(1, min(cores, maxGPUJobs))
 		}
-	}
-	todo := len(runs)
-	if jobs > todo {
-		jobs = max(1, todo)
 	}
 	// The most memory one of these runs takes.
 	need := 0.0

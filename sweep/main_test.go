@@ -263,3 +263,56 @@ func TestHelpAndDryRun(t *testing.T) {
 		t.Errorf("dry run lists %d new runs:\n%s", lines, out)
 	}
 }
+
+// A sweep killed outright (SIGKILL, no chance to pass a signal on) does not
+// leave its runs training unwatched: each notices that the sweep is gone,
+// stops at a batch boundary with its checkpoint, and the next sweep
+// resumes it.
+func TestKilledSweepStopsItsRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a run")
+	}
+	dir := filepath.Join(t.TempDir(), "killed")
+	args := []string{"-arch", "tiny", "-set", "subset=3000", "-set", "epochs=3", "-set", "test-batch-size=1000", "-jobs", "1", "-threads", "1", "-out", dir}
+	cmd := exec.Command(sweepBin(t), args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(readFile(filepath.Join(dir, "sweep.log")), "epoch 1/3") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no epoch in 3 minutes:\n%s", readFile(filepath.Join(dir, "sweep.log")))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	// The run's process, found by its folder on its command line.
+	runDir := filepath.Join(dir, "tiny", "seed1")
+	alive := func() bool {
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, p := range procs {
+			if strings.Contains(readFile(p), runDir) {
+				return true
+			}
+		}
+		return false
+	}
+	for alive() {
+		if time.Now().After(deadline) {
+			t.Fatal("the run still trains 3 minutes after its sweep was killed")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if runfolder.Finished(runDir) {
+		t.Fatal("the run finished instead of stopping")
+	}
+	if !strings.Contains(readFile(filepath.Join(runDir, "train.log")), "stopping after this batch") {
+		t.Errorf("the run did not stop as on Ctrl-C:\n%s", readFile(filepath.Join(runDir, "train.log")))
+	}
+	out, errOut, code := runSweep(t, nil, args...)
+	if code != 0 || !strings.Contains(out, "started (resume)") || !runfolder.Finished(runDir) {
+		t.Errorf("the next sweep: exit %d\n%s%s", code, out, errOut)
+	}
+}

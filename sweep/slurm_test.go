@@ -65,8 +65,8 @@ func TestSlurmArray(t *testing.T) {
 		cmd := exec.Command("squeue", "-h", "-j", m[1])
 		cmd.Env = append(os.Environ(), env...)
 		q, err := cmd.CombinedOutput()
-		if err == nil && strings.TrimSpace(string(q)) == "" {
-			break
+		if err == nil && strings.TrimSpace(string(q)) == "" || strings.Contains(string(q), "Invalid job id") {
+			break // finished (and, after MinJobAge, forgotten)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("job %s still queued or running after 8 minutes: %s %v", m[1], q, err)

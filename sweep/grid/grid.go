@@ -251,6 +251,14 @@ func (s Spec) Expand() ([]Run, error) {
 			return nil, fmt.Errorf("-arch: %s and %s would share the folder name %q", other, arch, label)
 		}
 		archNames[label] = arch
+		argArch := arch
+		if _, err := models.Lookup(arch); err != nil {
+			// An arch file by its absolute path: a Slurm task may start
+			// in another folder.
+			if abs, err := filepath.Abs(arch); err == nil {
+				argArch = abs
+			}
+		}
 		for _, combo := range combinations(names, s.Set) {
 			config := label
 			var flags []string
@@ -261,7 +269,7 @@ func (s Spec) Expand() ([]Run, error) {
 				}
 			}
 			for i, seed := range s.Seeds {
-				args := append([]string{"-arch", arch}, flags...)
+				args := append([]string{"-arch", argArch}, flags...)
 				args = append(args, "-seed", strconv.FormatUint(seed, 10))
 				r := Run{Config: config, Arch: arch, Seed: seed, Dir: filepath.Join(config, fmt.Sprintf("seed%d", seed)), Args: args}
 				if i == 0 { // the seed does not change what is valid

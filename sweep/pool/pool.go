@@ -202,12 +202,12 @@ func runTask(ctx context.Context, dir string, t *Task, opt Options, cpus []int, 
 		return
 	}
 	defer events.Close()
-	var tail lastLine
 	cmd := exec.Command(opt.Command[0], append(opt.Command[1:], t.Plan.Args...)...)
 	cmd.Env = append(os.Environ(), EventsEnv+"=3")
 	cmd.ExtraFiles = []*os.File{writeEnd}
-	cmd.Stdout = logFile
-	cmd.Stderr = io.MultiWriter(logFile, &tail)
+	// The log file itself, not a pipe through this process: a run whose
+	// sweep was killed must still be able to write its last lines.
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group: a Ctrl-C on the terminal reaches the sweep
 	// alone, which passes it on once to each run.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -277,9 +277,9 @@ func runTask(ctx context.Context, dir string, t *Task, opt Options, cpus []int, 
 	case code == 130 || ctx.Err() != nil:
 		t.Status = Stopped
 	default:
-		t.Status, t.Err = Failed, fmt.Sprintf("exit %d: %s", code, tail.String())
+		t.Status, t.Err = Failed, fmt.Sprintf("exit %d: %s", code, lastError(logFile.Name()))
 		if code < 0 {
-			t.Err = fmt.Sprintf("%v: %s", cmd.ProcessState, tail.String())
+			t.Err = fmt.Sprintf("%v: %s", cmd.ProcessState, lastError(logFile.Name()))
 		}
 	}
 	msg := string(t.Status)
@@ -295,44 +295,36 @@ func runTask(ctx context.Context, dir string, t *Task, opt Options, cpus []int, 
 	d.event(t, msg)
 }
 
-// lastLine keeps the last non-empty line written to it: a failed run's
-// error.
-type lastLine struct {
-	mu   sync.Mutex
-	buf  []byte
-	last string
-}
-
-func (l *lastLine) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf = append(l.buf, p...)
-	for {
-		i := strings.IndexByte(string(l.buf), '\n')
-		if i < 0 {
-			break
+// lastError is a failed run's error from its log: the last line train
+// wrote as an error ("train: ..."), else the last line.
+func lastError(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "no log"
+	}
+	defer f.Close()
+	const tail = 8192
+	if info, err := f.Stat(); err == nil && info.Size() > tail {
+		f.Seek(info.Size()-tail, io.SeekStart)
+	}
+	data, _ := io.ReadAll(f)
+	last, lastErr := "", ""
+	for _, l := range strings.Split(string(data), "\n") {
+		if l = strings.TrimSpace(l); l == "" {
+			continue
 		}
-		if line := strings.TrimSpace(string(l.buf[:i])); line != "" {
-			l.last = line
+		last = l
+		if strings.HasPrefix(l, "train: ") {
+			lastErr = l
 		}
-		l.buf = l.buf[i+1:]
 	}
-	if len(l.buf) > 4096 {
-		l.buf = l.buf[len(l.buf)-4096:]
+	switch {
+	case lastErr != "":
+		return lastErr
+	case last != "":
+		return last
 	}
-	return len(p), nil
-}
-
-func (l *lastLine) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if s := strings.TrimSpace(string(l.buf)); s != "" {
-		return s
-	}
-	if l.last == "" {
-		return "no output"
-	}
-	return l.last
+	return "no output"
 }
 
 // WriteEvents is the run side of the pool's events: when the pool started
@@ -349,12 +341,19 @@ func WriteEvents() func(engine.Event) {
 		return nil
 	}
 	var last time.Time
+	orphaned := false
 	return func(e engine.Event) {
-		if e.Metrics == nil && e.Batch != 0 && e.Batch != e.Batches && time.Since(last) < 200*time.Millisecond {
+		if orphaned || e.Metrics == nil && e.Batch != 0 && e.Batch != e.Batches && time.Since(last) < 200*time.Millisecond {
 			return
 		}
 		last = time.Now()
 		data, _ := json.Marshal(e)
-		f.Write(append(data, '\n')) // a pool that went away is no reason to stop training
+		if _, err := f.Write(append(data, '\n')); err != nil {
+			// The sweep is gone (killed): stop as Ctrl-C stops a run, at
+			// the batch boundary with a checkpoint, for the next sweep to
+			// resume, rather than train on unwatched beside it.
+			orphaned = true
+			syscall.Kill(os.Getpid(), syscall.SIGINT)
+		}
 	}
 }

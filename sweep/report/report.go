@@ -165,7 +165,10 @@ func (c *Config) Stats() (st Stats, ok bool) {
 	if st.EvaluatedOn == "" {
 		st.EvaluatedOn = "test"
 	}
-	st.Recipe, _, _ = strings.Cut(first.RecipeLine, ", seed ") // each run has its own seed
+	// Each run has its own seed; the marks of values set by flags depend
+	// on how a run was started (a resumed run's line has none).
+	st.Recipe, _, _ = strings.Cut(first.RecipeLine, ", seed ")
+	st.Recipe = strings.ReplaceAll(st.Recipe, "*", "")
 	var last, best, walls []float64
 	st.Lowest = math.Inf(1)
 	for _, r := range c.Finished {

@@ -4,7 +4,7 @@
 //   - threads: one run's training speed (step3, batch 64, engine.Bench via
 //     gobench) at 1, 2, 4, … threads up to the cores;
 //   - side by side: as many one-thread runs at once as there are cores,
-//     their speeds summed;
+//     their speeds summed, unpinned and (with taskset) pinned to a core each;
 //   - four-run sweeps (tiny, then step3; seeds 1-4, 2 epochs each) with the
 //     sweep's default pool against the same runs one after another at all
 //     cores (-jobs 1 -threads CORES), in ABBA order, wall time.
@@ -59,14 +59,20 @@ func main() {
 	counts = append(counts, cores)
 
 	speeds := map[int][]float64{}
-	var together []float64
+	var together, pinned []float64
+	_, err := exec.LookPath("taskset")
+	taskset := err == nil
 	for r := 1; r <= *rounds; r++ {
 		for _, t := range counts {
 			log("round %d/%d: one run, %d threads", r, *rounds, t)
 			speeds[t] = append(speeds[t], benchTrain(*gobench, t, *batches))
 		}
 		log("round %d/%d: %d one-thread runs at once", r, *rounds, cores)
-		together = append(together, benchTogether(*gobench, cores, *batches))
+		together = append(together, benchTogether(*gobench, cores, *batches, false))
+		if taskset {
+			log("round %d/%d: %d one-thread runs at once, each pinned to a core", r, *rounds, cores)
+			pinned = append(pinned, benchTogether(*gobench, cores, *batches, true))
+		}
 	}
 
 	type comparison struct {
@@ -119,7 +125,12 @@ func main() {
 		fmt.Fprintf(&b, "| %d | %.0f | %.2f× |\n", t, m, m/one)
 	}
 	tm := median(together)
-	fmt.Fprintf(&b, "| %d runs × 1 thread, at once | %.0f in total | %.2f× |\n\n", cores, tm, tm/one)
+	fmt.Fprintf(&b, "| %d runs × 1 thread, at once | %.0f in total | %.2f× |\n", cores, tm, tm/one)
+	if len(pinned) > 0 {
+		pm := median(pinned)
+		fmt.Fprintf(&b, "| %d runs × 1 thread, at once, each pinned to a core (taskset) | %.0f in total | %.2f× |\n", cores, pm, pm/one)
+	}
+	fmt.Fprintln(&b)
 	fmt.Fprintf(&b, "%d-run sweeps (seeds 1-%d, %d epochs each, the whole training set), the default pool against the same runs one after another with every core, in ABBA order; wall time in seconds:\n\n", *seeds, *seeds, *epochs)
 	fmt.Fprintln(&b, "| net | sweep | wall time (s) | mean | default pool sooner by |")
 	fmt.Fprintln(&b, "|---|---|---|---|---|")
@@ -137,9 +148,11 @@ func main() {
 	}
 }
 
-// benchTrain is gobench's training speed at t threads.
-func benchTrain(gobench string, t, batches int) float64 {
-	out, err := exec.Command(gobench, "--threads", fmt.Sprint(t), "--batches", fmt.Sprint(batches)).Output()
+// benchTrain is gobench's training speed at t threads, run under the
+// prefix command if any (taskset).
+func benchTrain(gobench string, t, batches int, prefix ...string) float64 {
+	argv := append(prefix, gobench, "--threads", fmt.Sprint(t), "--batches", fmt.Sprint(batches))
+	out, err := exec.Command(argv[0], argv[1:]...).Output()
 	if err != nil {
 		fail("gobench: %v", err)
 	}
@@ -152,16 +165,20 @@ func benchTrain(gobench string, t, batches int) float64 {
 	return r.Train
 }
 
-// benchTogether starts n one-thread gobench processes at once and sums
-// their training speeds.
-func benchTogether(gobench string, n, batches int) float64 {
+// benchTogether starts n one-thread gobench processes at once, pinned to
+// a core each when pin is set, and sums their training speeds.
+func benchTogether(gobench string, n, batches int, pin bool) float64 {
 	var wg sync.WaitGroup
 	res := make([]float64, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res[i] = benchTrain(gobench, 1, batches)
+			var prefix []string
+			if pin {
+				prefix = []string{"taskset", "-c", fmt.Sprint(i)}
+			}
+			res[i] = benchTrain(gobench, 1, batches, prefix...)
 		}()
 	}
 	wg.Wait()
