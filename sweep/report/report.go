@@ -264,7 +264,6 @@ func (c *Config) seedTable(w io.Writer) {
 			st.Arch, models.Thousands(st.Params), st.Seeds, st.EvaluatedOn, models.Thousands(int64(st.TestImages)), st.Device, threads)
 		fmt.Fprintf(w, "| seed | best %s acc %% (epoch) | last 3 epochs %% | lowest of last 3 | all last 3 ≥ %.2f%% | wall time |\n", st.EvaluatedOn, st.Target)
 		fmt.Fprintln(w, "|---|---|---|---|---|---|")
-		var lowest []float64
 		for _, r := range c.Finished {
 			parts := make([]string, len(r.LastTestAccs))
 			low := math.Inf(1)
@@ -272,7 +271,6 @@ func (c *Config) seedTable(w io.Writer) {
 				parts[i] = fmt.Sprintf("%.2f", a)
 				low = math.Min(low, a)
 			}
-			lowest = append(lowest, low)
 			verdict := "no"
 			if r.Consistent {
 				verdict = "yes"
