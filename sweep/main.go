@@ -66,7 +66,7 @@ func newFlags() *flags {
 	fs.StringVar(&f.out, "out", "", "the sweep folder (default runs/sweep-<arch>)")
 	fs.IntVar(&f.jobs, "jobs", 0, "runs at a time (default: CPU cores ÷ -threads, fewer if memory would not hold them; on a GPU min(cores, 12))")
 	fs.IntVar(&f.threads, "threads", 0, "libtorch threads per run (default 1, or cores ÷ -jobs when -jobs is given)")
-	fs.StringVar(&f.device, "device", "cpu", "cpu, cuda, cuda:N or auto, for every run")
+	fs.StringVar(&f.device, "device", "auto", "cpu, cuda, cuda:N, or auto (CUDA when this libtorch has it, else the CPU), for every run")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "check the sweep and list its runs, run nothing")
 	fs.StringVar(&f.reportDir, "report", "", "write SWEEP.md, sweep.csv and the plots of the sweep in this folder, run nothing")
 	fs.BoolVar(&f.slurm, "slurm", false, "write a Slurm job array (one task per run) into <out>/slurm instead of running here")
