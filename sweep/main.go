@@ -235,7 +235,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		code = 1
 	}
-	if stopped := outcome.Count(pool.Stopped) + outcome.Count(pool.Unstated); ctx.Err() != nil && stopped > 0 {
+	if stopped := outcome.Count(pool.Stopped) + outcome.Count(pool.NotStarted); ctx.Err() != nil && stopped > 0 {
 		fmt.Fprintf(stderr, "sweep: stopped; %d runs unfinished: run the same command again to go on\n", stopped)
 		code = 130
 	}

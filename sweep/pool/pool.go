@@ -47,13 +47,13 @@ type Status string
 
 // The statuses of a pool's runs.
 const (
-	Waiting  Status = "waiting"
-	Running  Status = "running"
-	Done     Status = "done"
-	Skipped  Status = "finished before" // finished by an earlier sweep
-	Failed   Status = "failed"
-	Stopped  Status = "stopped"     // interrupted; the next sweep resumes it
-	Unstated Status = "not started" // the sweep stopped before it
+	Waiting    Status = "waiting"
+	Running    Status = "running"
+	Done       Status = "done"
+	Skipped    Status = "finished before" // finished by an earlier sweep
+	Failed     Status = "failed"
+	Stopped    Status = "stopped"     // interrupted; the next sweep resumes it
+	NotStarted Status = "not started" // the sweep stopped before it
 )
 
 // Task is one run in the pool and what is known of it.
@@ -163,7 +163,7 @@ func Run(ctx context.Context, dir string, runs []grid.Run, opt Options) (*Outcom
 	mu.Lock()
 	for _, t := range out.Tasks {
 		if t.Status == Waiting {
-			t.Status = Unstated
+			t.Status = NotStarted
 		}
 	}
 	mu.Unlock()
