@@ -108,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	fail := func(err error) int {
-		fmt.Fprintf(stderr, "sweep: %s\n", oneLine(err))
+		fmt.Fprintf(stderr, "sweep: %s\n", cli.OneLine(err))
 		return 2
 	}
 	switch {
@@ -410,7 +410,7 @@ func writeSlurm(f *flags, dir string, runs []grid.Run, threads int, device strin
 		Name: "tinydigits-" + filepath.Base(dir), Extra: f.sbatch, Program: exe,
 	})
 	if err != nil {
-		fmt.Fprintf(stderr, "sweep: %s\n", oneLine(err))
+		fmt.Fprintf(stderr, "sweep: %s\n", cli.OneLine(err))
 		return 2
 	}
 	fmt.Fprintf(stdout, "sweep: %d runs as a Slurm job array: %s\n", len(runs), script)
@@ -420,7 +420,7 @@ func writeSlurm(f *flags, dir string, runs []grid.Run, threads int, device strin
 	}
 	msg, err := slurm.Submit(script)
 	if err != nil {
-		fmt.Fprintf(stderr, "sweep: %s\n", oneLine(err))
+		fmt.Fprintf(stderr, "sweep: %s\n", cli.OneLine(err))
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s\nwhen it is done:  go run ./sweep -report %s\n", msg, dir)
@@ -431,13 +431,13 @@ func writeSlurm(f *flags, dir string, runs []grid.Run, threads int, device strin
 func runTask(dir string, n int, stdout, stderr io.Writer) int {
 	line, err := slurm.ReadLine(dir, n)
 	if err != nil {
-		fmt.Fprintf(stderr, "sweep: %s\n", oneLine(err))
+		fmt.Fprintf(stderr, "sweep: %s\n", cli.OneLine(err))
 		return 2
 	}
 	r := line.Run()
 	plan, err := pool.Prepare(dir, r, line.Threads, line.Device)
 	if err != nil {
-		fmt.Fprintf(stderr, "sweep: %s\n", oneLine(err))
+		fmt.Fprintf(stderr, "sweep: %s\n", cli.OneLine(err))
 		return 2
 	}
 	if plan.State == pool.Finished {
@@ -446,7 +446,7 @@ func runTask(dir string, n int, stdout, stderr io.Writer) int {
 	}
 	if plan.State == pool.Fresh {
 		if err := pool.Record(dir, r, line.Threads, line.Device); err != nil {
-			fmt.Fprintf(stderr, "sweep: %s\n", oneLine(err))
+			fmt.Fprintf(stderr, "sweep: %s\n", cli.OneLine(err))
 			return 1
 		}
 	}
@@ -465,12 +465,12 @@ func runTask(dir string, n int, stdout, stderr io.Writer) int {
 func writeReport(dir string, stdout, stderr io.Writer, show bool) int {
 	s, err := report.Collect(dir)
 	if err != nil {
-		fmt.Fprintf(stderr, "sweep: %s\n", oneLine(err))
+		fmt.Fprintf(stderr, "sweep: %s\n", cli.OneLine(err))
 		return 2
 	}
 	files, err := s.Write()
 	if err != nil {
-		fmt.Fprintf(stderr, "sweep: %s\n", oneLine(err))
+		fmt.Fprintf(stderr, "sweep: %s\n", cli.OneLine(err))
 		return 1
 	}
 	if show {
@@ -484,8 +484,4 @@ func writeReport(dir string, stdout, stderr io.Writer, show bool) int {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
 }

@@ -203,7 +203,7 @@ func Parse(args []string) (engine.Config, error) {
 		return cfg, errors.New("-eval, -pytorch and -export-arch are not training runs")
 	}
 	if _, err := cfg.Validate(); err != nil {
-		return cfg, errors.New(oneLine(err))
+		return cfg, errors.New(OneLine(err))
 	}
 	return cfg, nil
 }
@@ -218,7 +218,7 @@ func Main(args []string, stdout, stderr io.Writer, options ...func(*engine.Confi
 	case errors.Is(err, errHelp):
 		return 0
 	case err != nil:
-		fmt.Fprintf(stderr, "train: %v\n", oneLine(err))
+		fmt.Fprintf(stderr, "train: %v\n", OneLine(err))
 		return 2
 	}
 	for _, opt := range options {
@@ -227,7 +227,7 @@ func Main(args []string, stdout, stderr io.Writer, options ...func(*engine.Confi
 	if o.pytorch || o.export {
 		arch, err := cfg.Validate()
 		if err != nil {
-			fmt.Fprintf(stderr, "train: %v\n", oneLine(err))
+			fmt.Fprintf(stderr, "train: %v\n", OneLine(err))
 			return 2
 		}
 		if o.export {
@@ -265,7 +265,7 @@ func Main(args []string, stdout, stderr io.Writer, options ...func(*engine.Confi
 		_, err2 = engine.Run(ctx, cfg, stdout)
 	}
 	if err2 != nil {
-		fmt.Fprintf(stderr, "train: %v\n", oneLine(err2))
+		fmt.Fprintf(stderr, "train: %v\n", OneLine(err2))
 		var intr *engine.Interrupted
 		switch {
 		case errors.As(err2, &intr):
@@ -278,7 +278,7 @@ func Main(args []string, stdout, stderr io.Writer, options ...func(*engine.Confi
 	return 0
 }
 
-// oneLine keeps an error message on one line.
-func oneLine(err error) string {
+// OneLine keeps an error message on one line, as the commands print it.
+func OneLine(err error) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
 }
