@@ -148,7 +148,7 @@ func TestBadArchFiles(t *testing.T) {
 		{"no layers", `{"name": "x", "layers": [], "recipe": {"epochs": 1, "batch_size": 1, "lr": 0.1}}`, "has no layers"},
 		{"missing recipe", `{"name": "x", "layers": []}`, `missing field "recipe"`},
 		{"bad recipe", step3With(t, `"lr": 0.1`, `"lr": -1`), "recipe: -lr must be in (0, 1000]"},
-		{"unknown recipe field", step3With(t, `"lr": 0.1`, `"lr": 0.1, "nesterov": true`), `recipe: unknown field "nesterov"`},
+		{"unknown recipe field", step3With(t, `"lr": 0.1`, `"lr": 0.1, "nestrov": true`), `recipe: unknown field "nestrov"`},
 	} {
 		_, err := ParseArch([]byte(tc.file))
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {

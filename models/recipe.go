@@ -17,6 +17,8 @@ type Recipe struct {
 	BatchSize int     `json:"batch_size" flag:"batch-size" help:"training batch size"`
 	LR        float64 `json:"lr" flag:"lr" help:"SGD learning rate (the peak for onecycle)"`
 	Momentum  float64 `json:"momentum" flag:"momentum" help:"SGD momentum"`
+	// Nesterov uses Nesterov momentum (torch.optim.SGD's nesterov=True).
+	Nesterov bool `json:"nesterov,omitempty" flag:"nesterov" help:"Nesterov momentum (needs a momentum)"`
 	// Schedule is "step" (StepLR: the lr is multiplied by Gamma every
 	// StepSize epochs), "onecycle" (OneCycleLR stepped every batch, LR the
 	// peak, PctStart the rising fraction) or "constant"; "" means step when
@@ -32,6 +34,19 @@ type Recipe struct {
 	LabelSmoothing float64 `json:"label_smoothing" flag:"label-smoothing" help:"share of each training target spread evenly over the classes (as PyTorch's label_smoothing)"`
 	// Rotate is the range of random rotation in degrees (±Rotate); 0 is off.
 	Rotate float64 `json:"rotate" flag:"rotate" help:"random rotation in ± degrees, 0 = off"`
+	// Translate shifts each image by up to this fraction of its width and
+	// height, a whole number of pixels drawn as torchvision's
+	// RandomAffine(degrees, translate=(f, f)) draws them; with Rotate, both
+	// are one affine resampling. 0 is off.
+	Translate float64 `json:"translate,omitempty" flag:"translate" help:"random translation by up to this fraction of the image size, with the rotation in one resampling (RandomAffine's translate), 0 = off"`
+	// EMA evaluates and saves an exponential moving average of the weights
+	// (parameters and BatchNorm statistics), updated after every step with
+	// this decay; 0 is off.
+	EMA float64 `json:"ema,omitempty" flag:"ema" help:"evaluate and save an exponential moving average of the weights with this decay per step (e.g. 0.999), 0 = off"`
+	// SWAStart evaluates and saves the equal average of the weights at the
+	// end of every epoch from this one (1-based) on (stochastic weight
+	// averaging); 0 is off.
+	SWAStart int `json:"swa_start,omitempty" flag:"swa-start" help:"evaluate and save the equal average of the weights at the end of each epoch from this one on (SWA), 0 = off"`
 }
 
 // DefaultPctStart is OneCycle's rising fraction when a recipe gives none
@@ -85,6 +100,8 @@ func (r Recipe) Check() error {
 		{"weight-decay", r.WeightDecay, r.WeightDecay >= 0 && r.WeightDecay < 1, "in [0, 1)"},
 		{"label-smoothing", r.LabelSmoothing, r.LabelSmoothing >= 0 && r.LabelSmoothing < 1, "in [0, 1)"},
 		{"rotate", r.Rotate, r.Rotate >= 0 && r.Rotate <= 180, "in [0, 180] degrees"},
+		{"translate", r.Translate, r.Translate >= 0 && r.Translate < 1, "a fraction of the image size in [0, 1)"},
+		{"ema", r.EMA, r.EMA >= 0 && r.EMA < 1, "a decay in [0, 1)"},
 	} {
 		// NaN fails every comparison above, so only infinities need naming.
 		if !f.ok || math.IsInf(f.v, 0) {
@@ -102,6 +119,12 @@ func (r Recipe) Check() error {
 		return fmt.Errorf("-schedule must be constant, step or onecycle, got %q", r.Schedule)
 	case r.ScheduleName() == "step" && r.StepSize < 1:
 		return fmt.Errorf("-schedule step needs -step-size ≥ 1, got %d", r.StepSize)
+	case r.Nesterov && r.Momentum == 0:
+		return fmt.Errorf("-nesterov needs a -momentum above 0")
+	case r.SWAStart < 0 || r.SWAStart > r.Epochs:
+		return fmt.Errorf("-swa-start must be an epoch in [1, %d] (the run's epochs), or 0 for off, got %d", r.Epochs, r.SWAStart)
+	case r.SWAStart > 0 && r.EMA > 0:
+		return fmt.Errorf("-ema and -swa-start are two ways to average the weights: use one")
 	}
 	return nil
 }
@@ -126,7 +149,19 @@ func RecipeFields() []RecipeField {
 // Get returns the value of field f of r.
 func (r *Recipe) Get(f RecipeField) any { return reflect.ValueOf(r).Elem().Field(f.Index).Interface() }
 
-// Ptr returns a pointer to field f of r (*int, *float64 or *string), for a
+// Averaging names how the recipe averages the weights: "ema", "swa" or ""
+// (none).
+func (r Recipe) Averaging() string {
+	switch {
+	case r.EMA > 0:
+		return "ema"
+	case r.SWAStart > 0:
+		return "swa"
+	}
+	return ""
+}
+
+// Ptr returns a pointer to field f of r (*int, *float64, *string or *bool), for a
 // flag to write into.
 func (r *Recipe) Ptr(f RecipeField) any {
 	return reflect.ValueOf(r).Elem().Field(f.Index).Addr().Interface()

@@ -42,6 +42,8 @@ const legacyFormat = "tinydigits-checkpoint/1"
 // A checkpoint is one dict in PyTorch's torch.save format:
 //
 //	model.<name>              the model's state dict (parameters and buffers)
+//	average.<name>            the averaged weights' state dict, for a run
+//	                          that averages them (-ema, -swa-start)
 //	optim.momentum_buffer.<i> SGD's momentum buffer of parameter i
 //	rng.cpu                   libtorch's CPU generator state (dropout masks)
 //	rng.cuda                  the GPU's generator state, for a run on a GPU
@@ -62,6 +64,8 @@ type Meta struct {
 	Metrics     []EpochMetrics `json:"metrics"`
 	WallSeconds float64        `json:"wall_seconds"`
 	Libtorch    string         `json:"libtorch"`
+	// Averaged counts the updates of the averaged weights so far.
+	Averaged int64 `json:"averaged,omitempty"`
 }
 
 // Settings are the settings outside the recipe that a resumed run
@@ -80,10 +84,16 @@ type Settings struct {
 }
 
 // WriteCheckpoint saves the state after a finished epoch, atomically.
-func WriteCheckpoint(path string, meta Meta, net *nn.Sequential, opt *optim.SGD, device torch.Device) error {
+// avg, when not nil, holds the averaged weights (meta.Averaged updates).
+func WriteCheckpoint(path string, meta Meta, net, avg *nn.Sequential, opt *optim.SGD, device torch.Device) error {
 	var items []torch.Named
 	for _, n := range net.StateDict() {
 		items = append(items, torch.Named{Name: "model." + n.Name, Tensor: n.Tensor})
+	}
+	if avg != nil {
+		for _, n := range avg.StateDict() {
+			items = append(items, torch.Named{Name: "average." + n.Name, Tensor: n.Tensor})
+		}
 	}
 	for i, b := range opt.MomentumBuffers() {
 		if b != nil {
@@ -125,6 +135,7 @@ type Checkpoint struct {
 	// and it cannot be resumed.
 	Legacy  bool
 	model   []torch.Named // without the "model." prefix
+	average []torch.Named // without the "average." prefix
 	buffers map[int]*torch.Tensor
 	rng     *torch.Tensor
 	rngCUDA *torch.Tensor // nil for a run on the CPU
@@ -215,6 +226,8 @@ func checkpointOf(path string, items []torch.Named, texts []torch.Text) (*Checkp
 		switch {
 		case strings.HasPrefix(n.Name, "model."):
 			c.model = append(c.model, torch.Named{Name: strings.TrimPrefix(n.Name, "model."), Tensor: n.Tensor})
+		case strings.HasPrefix(n.Name, "average."):
+			c.average = append(c.average, torch.Named{Name: strings.TrimPrefix(n.Name, "average."), Tensor: n.Tensor})
 		case strings.HasPrefix(n.Name, "optim.momentum_buffer."):
 			i, err := strconv.Atoi(strings.TrimPrefix(n.Name, "optim.momentum_buffer."))
 			if err != nil || i < 0 {
@@ -234,6 +247,14 @@ func checkpointOf(path string, items []torch.Named, texts []torch.Text) (*Checkp
 	}
 	if c.rng == nil {
 		return nil, bad("missing field \"rng.cpu\"")
+	}
+	switch averages := c.Arch.Recipe.Averaging() != ""; {
+	case c.Meta.Averaged < 0:
+		return nil, bad("meta: %d averaging updates", c.Meta.Averaged)
+	case averages && len(c.average) == 0:
+		return nil, bad("missing field \"average.*\" (the recipe averages the weights)")
+	case !averages && (len(c.average) > 0 || c.Meta.Averaged > 0):
+		return nil, bad("averaged weights, but the recipe does not average them")
 	}
 	ok = true
 	return c, nil
@@ -324,8 +345,9 @@ func requireFields(data []byte, t reflect.Type, prefix string) error {
 	}
 	for i := range t.NumField() {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "" || name == "-" || !f.IsExported() {
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		// omitempty marks a field added later, whose absence means off.
+		if name == "" || name == "-" || !f.IsExported() || strings.Contains(opts, "omitempty") {
 			continue
 		}
 		raw, ok := fields[name]
@@ -341,6 +363,21 @@ func requireFields(data []byte, t reflect.Type, prefix string) error {
 	return nil
 }
 
-// Weights is the model's state dict held by the checkpoint (names without
-// the "model." prefix); the checkpoint owns the tensors.
-func (c *Checkpoint) Weights() []torch.Named { return c.model }
+// Weights is the state dict of the model the run reports (names without
+// the "model." prefix): the averaged weights once the run averages them,
+// else the trained ones. The checkpoint owns the tensors.
+func (c *Checkpoint) Weights() []torch.Named {
+	if c.Meta.Averaged > 0 {
+		return c.average
+	}
+	return c.model
+}
+
+// RestoreAverage loads the averaged weights and their update count into
+// net, a network of the checkpoint's arch, and avg, which averages into it.
+func (c *Checkpoint) RestoreAverage(net *nn.Sequential, avg *optim.Average) error {
+	if err := nn.LoadStateDict(net, c.average); err != nil {
+		return inputf("%s: the averaged weights do not fit %s: %v", c.Path, c.Arch.Name, err)
+	}
+	return avg.SetCount(c.Meta.Averaged)
+}

@@ -59,6 +59,10 @@ type EpochMetrics struct {
 	ImgPerSec   float64 `json:"img_per_s"`        // training images per second
 	RSSMB       float64 `json:"rss_mb"`           // resident memory at the epoch's end
 	GPUMB       float64 `json:"gpu_mb,omitempty"` // GPU memory in use at the epoch's end (the CUDA driver's count)
+	// A run that averages its weights (-ema, -swa-start) reports the
+	// averaged model in TestLoss and TestAcc, and the trained weights here.
+	RawTestLoss float64 `json:"raw_test_loss,omitempty"`
+	RawTestAcc  float64 `json:"raw_test_acc,omitempty"`
 }
 
 // Result is what a run measured; summary.json holds it.
@@ -124,11 +128,21 @@ func WriteMetrics(dir string, rows []EpochMetrics, evalName string) error {
 	if evalName == "validation" {
 		ev = "val"
 	}
+	// A run that averages its weights adds the trained weights' figures.
+	raw := len(rows) > 0 && rows[0].RawTestAcc > 0
 	var b strings.Builder
-	fmt.Fprintf(&b, "epoch,lr,train_loss,train_acc,%s_loss,%s_acc,seconds,img_per_s,rss_mb,gpu_mb\n", ev, ev)
+	fmt.Fprintf(&b, "epoch,lr,train_loss,train_acc,%s_loss,%s_acc,seconds,img_per_s,rss_mb,gpu_mb", ev, ev)
+	if raw {
+		fmt.Fprintf(&b, ",raw_%s_loss,raw_%s_acc", ev, ev)
+	}
+	b.WriteString("\n")
 	for _, m := range rows {
-		fmt.Fprintf(&b, "%d,%g,%.6f,%.4f,%.6f,%.4f,%.3f,%.1f,%.1f,%.1f\n",
+		fmt.Fprintf(&b, "%d,%g,%.6f,%.4f,%.6f,%.4f,%.3f,%.1f,%.1f,%.1f",
 			m.Epoch, m.LR, m.TrainLoss, m.TrainAcc, m.TestLoss, m.TestAcc, m.Seconds, m.ImgPerSec, m.RSSMB, m.GPUMB)
+		if raw {
+			fmt.Fprintf(&b, ",%.6f,%.4f", m.RawTestLoss, m.RawTestAcc)
+		}
+		b.WriteString("\n")
 	}
 	return atomicfile.Write(filepath.Join(dir, MetricsFile), []byte(b.String()))
 }

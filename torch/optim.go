@@ -72,3 +72,36 @@ func ZeroGrad(params []*Tensor) error {
 	runtime.KeepAlive(params)
 	return err
 }
+
+// Average moves each tensor of avg toward the tensor of src at the same
+// index, in place, in native code and in one call: avg += weight·(src −
+// avg) for floating-point tensors, an exact copy when weight is 1 and for
+// integer tensors (BatchNorm's num_batches_tracked). An exponential moving
+// average with decay d passes weight 1 − d; an equal average of k + 1
+// models, 1/(k + 1). Autograd does not record it.
+func Average(avg, src []*Tensor, weight float64) error {
+	if len(avg) != len(src) {
+		return fmt.Errorf("torch: average: %d averaged tensors for %d sources", len(avg), len(src))
+	}
+	if !(weight >= 0 && weight <= 1) {
+		return fmt.Errorf("torch: average: weight %g is not in [0, 1]", weight)
+	}
+	if len(avg) == 0 {
+		return nil
+	}
+	ah := make([]C.tt_tensor, len(avg))
+	sh := make([]C.tt_tensor, len(src))
+	for i := range avg {
+		var err error
+		if ah[i], err = avg[i].handle(); err != nil {
+			return fmt.Errorf("torch: average: tensor %d: %w", i, err)
+		}
+		if sh[i], err = src[i].handle(); err != nil {
+			return fmt.Errorf("torch: average: source %d: %w", i, err)
+		}
+	}
+	err := check("average", C.tt_average(&ah[0], &sh[0], C.int64_t(len(ah)), C.double(weight)))
+	runtime.KeepAlive(avg)
+	runtime.KeepAlive(src)
+	return err
+}

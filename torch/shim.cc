@@ -459,6 +459,21 @@ tt_error tt_zero_grad(tt_tensor *params, int64_t n) {
   TT_CATCH
 }
 
+tt_error tt_average(tt_tensor *avg, tt_tensor *src, int64_t n, double weight) {
+  TT_TRY
+  torch::NoGradGuard ng;
+  for (int64_t i = 0; i < n; i++) {
+    auto &a = T(avg[i]);
+    const auto &s = T(src[i]);
+    if (weight == 1 || !a.is_floating_point()) {
+      a.copy_(s);
+    } else {
+      a.lerp_(s, weight);
+    }
+  }
+  TT_CATCH
+}
+
 // ---- serialization ----
 
 tt_error tt_save_dict(const char *tnames, tt_tensor *tensors, int64_t n, const char *snames,

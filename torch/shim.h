@@ -140,6 +140,12 @@ tt_error tt_sgd_step(tt_tensor *params, tt_tensor *bufs, int64_t n, double lr,
                      int nesterov);
 /* Sets every parameter's gradient to none (PyTorch's zero_grad default). */
 tt_error tt_zero_grad(tt_tensor *params, int64_t n);
+/* Moves each of n averaged tensors toward its source, in place and without
+ * autograd: avg += weight * (src - avg) for floating-point tensors (weight 1
+ * copies exactly), a plain copy for integer ones (BatchNorm's
+ * num_batches_tracked). An EMA with decay d passes weight 1 - d; an equal
+ * average of k + 1 models passes 1 / (k + 1). */
+tt_error tt_average(tt_tensor *avg, tt_tensor *src, int64_t n, double weight);
 
 /* ---- serialization (PyTorch's torch.save format) ---- */
 /* Pickles a dict into a malloc'd buffer (*data, *len): n tensor entries

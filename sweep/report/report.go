@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,6 +68,30 @@ type Stats struct {
 	TestImages  int     //
 	WallTotal   float64 // seconds, summed over the seeds
 	EpochsCount int     // epochs of the first seed
+	// Raw holds the same figures for the trained weights when the runs
+	// average them (-ema, -swa-start): what the runs give without averaging.
+	Raw *RawStats
+}
+
+// RawStats are the last three epochs' figures of the trained weights of
+// runs that evaluate averaged weights.
+type RawStats struct {
+	LastMean, LastSD, Lowest float64
+	Held                     int
+}
+
+// rawLast is the trained weights' accuracies of r's last three epochs, or
+// nil when r does not average its weights.
+func rawLast(r *runfolder.Result) []float64 {
+	tail := r.Epochs[max(0, len(r.Epochs)-3):]
+	var accs []float64
+	for _, m := range tail {
+		if m.RawTestAcc == 0 {
+			return nil
+		}
+		accs = append(accs, m.RawTestAcc)
+	}
+	return accs
 }
 
 // Sweep is a sweep folder's configurations.
@@ -185,6 +210,28 @@ func (c *Config) Stats() (st Stats, ok bool) {
 	}
 	st.LastMean, st.LastSD = MeanSD(last)
 	st.LastN = len(last)
+	var raw []float64
+	rs := &RawStats{Lowest: math.Inf(1)}
+	for _, r := range c.Finished {
+		accs := rawLast(r)
+		if accs == nil {
+			rs = nil
+			break
+		}
+		held := true
+		for _, a := range accs {
+			raw = append(raw, a)
+			rs.Lowest = math.Min(rs.Lowest, a)
+			held = held && a >= r.Target
+		}
+		if held {
+			rs.Held++
+		}
+	}
+	if rs != nil {
+		rs.LastMean, rs.LastSD = MeanSD(raw)
+		st.Raw = rs
+	}
 	st.BestMean, st.BestSD = MeanSD(best)
 	st.WallMean, _ = MeanSD(walls)
 	return st, true
@@ -240,6 +287,12 @@ func (s *Sweep) Markdown(w io.Writer) {
 				c.Name, models.Thousands(st.Params), st.Seeds, st.LastMean, st.LastSD, st.Lowest, st.BestMean, st.BestSD,
 				st.Held, st.Seeds, st.Target, minutes(st.WallMean))
 		}
+		for i, c := range cs {
+			if r := sts[i].Raw; r != nil {
+				fmt.Fprintf(w, "\n%s evaluates averaged weights; its trained weights (the same runs without averaging): last 3 epochs %.2f ± %.2f, lowest %.2f, %d of %d seeds holding the target.\n",
+					c.Name, r.LastMean, r.LastSD, r.Lowest, r.Held, sts[i].Seeds)
+			}
+		}
 		fmt.Fprintf(w, "\nPlots: %s (accuracy per epoch, seeds as thin lines around their mean)", AccuracyPNG)
 		if s.severalNets() {
 			fmt.Fprintf(w, ", %s (final accuracy against parameter count)", ParamsPNG)
@@ -279,6 +332,23 @@ func (c *Config) seedTable(w io.Writer) {
 		}
 		fmt.Fprintf(w, "| mean ± sd | %.2f ± %.2f | %.2f ± %.2f (all %d) | %.2f (lowest) | %d of %d | %s |\n",
 			st.BestMean, st.BestSD, st.LastMean, st.LastSD, st.LastN, st.Lowest, st.Held, st.Seeds, minutes(st.WallMean))
+		if st.Raw != nil {
+			fmt.Fprintf(w, "\nThe trained weights, which the averaged ones are taken from (the same runs without averaging):\n\n")
+			fmt.Fprintf(w, "| seed | last 3 epochs %% | lowest of last 3 | all last 3 ≥ %.2f%% |\n|---|---|---|---|\n", st.Target)
+			for _, r := range c.Finished {
+				accs := rawLast(r)
+				parts := make([]string, len(accs))
+				held := "yes"
+				for i, a := range accs {
+					parts[i] = fmt.Sprintf("%.2f", a)
+					if a < r.Target {
+						held = "no"
+					}
+				}
+				fmt.Fprintf(w, "| %d | %s | %.2f | %s |\n", r.Seed, strings.Join(parts, ", "), slices.Min(accs), held)
+			}
+			fmt.Fprintf(w, "| mean ± sd | %.2f ± %.2f | %.2f (lowest) | %d of %d |\n", st.Raw.LastMean, st.Raw.LastSD, st.Raw.Lowest, st.Raw.Held, st.Seeds)
+		}
 		fmt.Fprintf(w, "\nrecipe: %s\n", st.Recipe)
 	}
 	if len(c.Unfinished) > 0 {
@@ -297,14 +367,21 @@ func (s *Sweep) CSV(w io.Writer) error {
 	cs, sts := s.ranked()
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"configuration", "arch", "params", "seeds", "evaluated_on", "last3_mean", "last3_sd", "last3_lowest",
-		"best_mean", "best_sd", "target", "seeds_holding_target", "wall_seconds_mean", "wall_seconds_total", "threads", "device", "recipe"})
+		"best_mean", "best_sd", "target", "seeds_holding_target", "wall_seconds_mean", "wall_seconds_total", "threads", "device", "recipe",
+		"raw_last3_mean", "raw_last3_sd", "raw_last3_lowest", "raw_seeds_holding_target"})
 	for i, c := range cs {
 		st := sts[i]
 		f := func(x float64) string { return strconv.FormatFloat(x, 'f', 4, 64) }
-		cw.Write([]string{c.Name, st.Arch, strconv.FormatInt(st.Params, 10), strconv.Itoa(st.Seeds), st.EvaluatedOn,
+		row := []string{c.Name, st.Arch, strconv.FormatInt(st.Params, 10), strconv.Itoa(st.Seeds), st.EvaluatedOn,
 			f(st.LastMean), f(st.LastSD), f(st.Lowest), f(st.BestMean), f(st.BestSD), f(st.Target), strconv.Itoa(st.Held),
 			strconv.FormatFloat(st.WallMean, 'f', 1, 64), strconv.FormatFloat(st.WallTotal, 'f', 1, 64),
-			strconv.Itoa(st.Threads), st.Device, st.Recipe})
+			strconv.Itoa(st.Threads), st.Device, st.Recipe}
+		// The trained weights' figures, for runs that average them.
+		raw := []string{"", "", "", ""}
+		if r := st.Raw; r != nil {
+			raw = []string{f(r.LastMean), f(r.LastSD), f(r.Lowest), strconv.Itoa(r.Held)}
+		}
+		cw.Write(append(row, raw...))
 	}
 	cw.Flush()
 	return cw.Error()

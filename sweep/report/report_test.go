@@ -2,6 +2,7 @@ package report
 
 import (
 	"encoding/csv"
+	"math"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -136,5 +137,57 @@ func TestCollectRefuses(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "tiny", "seed1", runfolder.SummaryFile), []byte("{not json"), 0o644)
 	if _, err := Collect(dir); err == nil || !strings.Contains(err.Error(), "summary.json") {
 		t.Errorf("damaged summary: %v", err)
+	}
+}
+
+// Runs that average their weights also report their trained weights'
+// figures: per seed, in the ranking and in sweep.csv.
+func TestReportAveragedRuns(t *testing.T) {
+	dir := t.TempDir()
+	raws := map[uint64][3]float64{1: {99.30, 99.40, 99.50}, 2: {99.40, 99.45, 99.50}}
+	for seed, raw := range raws {
+		run := filepath.Join(dir, "tiny,ema=0.999", "seed"+string(rune('0'+seed)))
+		writeRun(t, run, "tiny", 3897, seed, [3]float64{99.5, 99.5, 99.6}, 60)
+		r, err := runfolder.ReadResult(run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range r.Epochs {
+			r.Epochs[i].RawTestAcc = raw[i]
+		}
+		if err := runfolder.WriteResult(run, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Collect(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.Configs[0].Stats()
+	// By hand: 99.30 99.40 99.50 99.40 99.45 99.50 have mean 99.425, squared
+	// deviations 0.015625+0.000625+0.005625+0.000625+0.000625+0.005625 =
+	// 0.02875, sd = sqrt(0.02875/5); seed 1 falls short at 99.30.
+	if r := st.Raw; r == nil || math.Abs(r.LastMean-99.425) > 1e-9 || math.Abs(r.LastSD*r.LastSD-0.00575) > 1e-9 || r.Lowest != 99.3 || r.Held != 1 {
+		t.Errorf("raw stats %+v", st.Raw)
+	}
+	if _, err := s.Write(); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, MarkdownFile))
+	for _, want := range []string{
+		"tiny,ema=0.999 evaluates averaged weights; its trained weights (the same runs without averaging): last 3 epochs 99.42 ± 0.08, lowest 99.30, 1 of 2 seeds holding the target.",
+		"| 1 | 99.30, 99.40, 99.50 | 99.30 | no |",
+		"| 2 | 99.40, 99.45, 99.50 | 99.40 | yes |",
+		"| mean ± sd | 99.42 ± 0.08 | 99.30 (lowest) | 1 of 2 |",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("SWEEP.md lacks %q:\n%s", want, md)
+		}
+	}
+	f, _ := os.Open(filepath.Join(dir, CSVFile))
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil || len(rows) != 2 || rows[0][17] != "raw_last3_mean" || rows[1][17] != "99.4250" || rows[1][19] != "99.3000" || rows[1][20] != "1" {
+		t.Errorf("sweep.csv: %v %q", err, rows)
 	}
 }

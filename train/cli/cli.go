@@ -79,6 +79,8 @@ func newOptions(c *engine.Config, evalPath *string) *options {
 			g.Float64Var(p, f.Flag, *p, recipeUsage(f))
 		case *string:
 			g.StringVar(p, f.Flag, *p, recipeUsage(f))
+		case *bool:
+			g.BoolVar(p, f.Flag, *p, recipeUsage(f))
 		default:
 			panic(fmt.Sprintf("train: recipe field %s has a type no flag takes", f.Flag))
 		}

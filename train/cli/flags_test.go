@@ -31,6 +31,9 @@ func TestNumericFlagEdges(t *testing.T) {
 		"weight-decay":    {"0"},
 		"label-smoothing": {"0"},
 		"rotate":          {"0"},
+		"translate":       {"0"},
+		"ema":             {"0"},
+		"swa-start":       {"0"}, // 0 = off; the run's 15 epochs bound it
 		"seed":            {"0", "huge"},
 		"subset":          {"0"}, // 0 = all
 		"holdout":         {"0"},

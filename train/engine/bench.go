@@ -77,11 +77,11 @@ func Bench(ctx context.Context, cfg Config, warmup, batches int) (BenchResult, e
 	}
 	res.TrainImgPerSec = float64(images) / time.Since(start).Seconds()
 
-	if _, _, err := st.evaluate(context.Background(), test, true); err != nil { // warm-up batch
+	if _, _, err := st.evaluate(context.Background(), st.net, test, true); err != nil { // warm-up batch
 		return res, err
 	}
 	t0 := time.Now()
-	t, _, err := st.evaluate(context.Background(), test, false)
+	t, _, err := st.evaluate(context.Background(), st.net, test, false)
 	if err != nil {
 		return res, err
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strings"
 
 	"github.com/tinydigits/tinydigits/models"
 	"github.com/tinydigits/tinydigits/runfolder"
@@ -244,13 +245,30 @@ func (c *Config) recipeLine() string {
 	if c.LabelSmoothing > 0 {
 		sched += fmt.Sprintf(", label smoothing %g%s", c.LabelSmoothing, mark("label-smoothing"))
 	}
-	rot := "no augmentation"
+	var aug []string
 	if c.Rotate > 0 {
-		rot = fmt.Sprintf("rotation ±%g°%s", c.Rotate, mark("rotate"))
+		aug = append(aug, fmt.Sprintf("rotation ±%g°%s", c.Rotate, mark("rotate")))
 	}
-	line := fmt.Sprintf("%d epochs%s, batch %d%s, SGD lr %g%s momentum %g%s, %s, %s",
+	if c.Translate > 0 {
+		aug = append(aug, fmt.Sprintf("translation ±%g%s", c.Translate, mark("translate")))
+	}
+	rot := "no augmentation"
+	if len(aug) > 0 {
+		rot = strings.Join(aug, " and ")
+	}
+	nesterov := ""
+	if c.Nesterov {
+		nesterov = " (Nesterov" + mark("nesterov") + ")"
+	}
+	line := fmt.Sprintf("%d epochs%s, batch %d%s, SGD lr %g%s momentum %g%s%s, %s, %s",
 		c.Epochs, mark("epochs"), c.BatchSize, mark("batch-size"), c.LR, mark("lr"),
-		c.Momentum, mark("momentum"), sched, rot)
+		c.Momentum, mark("momentum"), nesterov, sched, rot)
+	switch c.Averaging() {
+	case "ema":
+		line += fmt.Sprintf(", weights averaged (EMA %g%s)", c.EMA, mark("ema"))
+	case "swa":
+		line += fmt.Sprintf(", weights averaged (SWA from epoch %d%s)", c.SWAStart, mark("swa-start"))
+	}
 	// Fields the words above do not cover yet show as "flag value".
 	for _, f := range models.RecipeFields() {
 		if !describedFields[f.Flag] {
@@ -264,4 +282,5 @@ func (c *Config) recipeLine() string {
 
 // describedFields are the recipe fields recipeLine puts in words.
 var describedFields = map[string]bool{"epochs": true, "batch-size": true, "lr": true, "momentum": true, "schedule": true,
-	"step-size": true, "gamma": true, "pct-start": true, "weight-decay": true, "label-smoothing": true, "rotate": true}
+	"step-size": true, "gamma": true, "pct-start": true, "weight-decay": true, "label-smoothing": true, "rotate": true,
+	"nesterov": true, "translate": true, "ema": true, "swa-start": true}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,14 @@ func TestValidateErrors(t *testing.T) {
 		{func(c *Config) { c.LR = -0.1 }, "-lr"},
 		{func(c *Config) { c.Threads = 0 }, "-threads"},
 		{func(c *Config) { c.Target = 120 }, "-target"},
+		{func(c *Config) { c.EMA = 1 }, "-ema must be a decay in [0, 1)"},
+		{func(c *Config) { c.EMA = -0.5 }, "-ema"},
+		{func(c *Config) { c.Translate = 1 }, "-translate"},
+		{func(c *Config) { c.Translate = math.NaN() }, "-translate"},
+		{func(c *Config) { c.SWAStart = 16 }, "-swa-start must be an epoch in [1, 15]"},
+		{func(c *Config) { c.SWAStart = -1 }, "-swa-start"},
+		{func(c *Config) { c.SWAStart, c.EMA = 10, 0.999 }, "use one"},
+		{func(c *Config) { c.Nesterov, c.Momentum = true, 0 }, "-nesterov needs a -momentum"},
 	} {
 		c := config(t, "step3")
 		tc.change(&c)

@@ -53,7 +53,7 @@ func Evaluate(ctx context.Context, path string, cfg Config, out io.Writer) error
 		return &InputError{Err: err}
 	}
 	st := &stepper{net: net, device: device, evalHook: cfg.afterEvalBatch}
-	t, d, err := st.evaluate(ctx, loader, false)
+	t, d, err := st.evaluate(ctx, net, loader, false)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return &Interrupted{Eval: true}
 	}

@@ -143,15 +143,19 @@ func openFolder(cfg Config, ck *runfolder.Checkpoint) error {
 // built from the seed, the optimizer, the loaders, the schedule and the
 // training step.
 type session struct {
-	cfg                     Config
-	arch                    models.Arch
-	device                  torch.Device
-	ds                      *mnist.Dataset
-	train, eval             *mnist.Set
-	evalName                string
-	testBatch               int
-	net                     *nn.Sequential
-	opt                     *optim.SGD
+	cfg         Config
+	arch        models.Arch
+	device      torch.Device
+	ds          *mnist.Dataset
+	train, eval *mnist.Set
+	evalName    string
+	testBatch   int
+	net         *nn.Sequential
+	opt         *optim.SGD
+	// avgNet holds the averaged weights when the recipe averages them
+	// (-ema, -swa-start): evaluated, reported and saved as the model.
+	avgNet                  *nn.Sequential
+	avg                     *optim.Average
 	trainLoader, testLoader *transforms.Loader
 	sched                   optim.Schedule
 	st                      *stepper
@@ -209,8 +213,13 @@ func newSession(cfg Config, resumed bool, beforeBuild func() error) (*session, e
 	if err := s.net.To(s.device); err != nil {
 		return nil, err
 	}
-	if s.opt, err = optim.NewSGD(nn.Parameters(s.net), optim.SGDConfig{LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay}); err != nil {
+	if s.opt, err = optim.NewSGD(nn.Parameters(s.net), optim.SGDConfig{LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay, Nesterov: cfg.Nesterov}); err != nil {
 		return nil, &InputError{Err: err}
+	}
+	if cfg.Averaging() != "" {
+		if err := s.buildAverage(); err != nil {
+			return nil, err
+		}
 	}
 	if s.trainLoader, err = transforms.NewLoader(s.train, transforms.LoaderConfig{
 		BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Transform: trainTransform(cfg), Workers: cfg.Workers,
@@ -237,11 +246,49 @@ func newSession(cfg Config, resumed bool, beforeBuild func() error) (*session, e
 	}
 	s.st = &stepper{net: s.net, opt: s.opt, device: s.device, every: syncEvery(s.device, cfg.LogInterval), lrAt: lrAt,
 		smoothing: cfg.LabelSmoothing, hook: cfg.afterBatch, evalHook: cfg.afterEvalBatch}
+	if cfg.EMA > 0 {
+		s.st.ema = s.avg
+	}
 	ok = true
 	return s, nil
 }
 
+// buildAverage builds the network that holds the averaged weights. Its
+// random initialisation is overwritten by the first update, and building it
+// leaves the generator as it was, so the trained weights follow exactly the
+// run without averaging (the metrics' raw columns are that run).
+func (s *session) buildAverage() error {
+	state, err := torch.CPURNGState()
+	if err != nil {
+		return err
+	}
+	defer state.Close()
+	if s.avgNet, err = s.arch.Build(); err != nil {
+		return err
+	}
+	if err := s.avgNet.To(s.device); err != nil {
+		return err
+	}
+	if err := torch.SetCPURNGState(state); err != nil {
+		return err
+	}
+	s.avg, err = optim.NewAverage(s.avgNet, s.net, s.cfg.EMA)
+	return err
+}
+
+// evalNet is the network evaluated and reported after epoch (0-based): the
+// averaged one once it holds an average, else the trained one.
+func (s *session) evalNet() *nn.Sequential {
+	if s.avg != nil && s.avg.Count() > 0 {
+		return s.avgNet
+	}
+	return s.net
+}
+
 func (s *session) close() {
+	if s.avgNet != nil {
+		s.avgNet.Close()
+	}
 	if s.opt != nil {
 		s.opt.Close()
 	}
@@ -278,6 +325,11 @@ func (r *run) restore(ck *runfolder.Checkpoint) error {
 	}
 	if err := ck.Restore(r.net, r.opt, r.device); err != nil {
 		return err
+	}
+	if r.avg != nil {
+		if err := ck.RestoreAverage(r.avgNet, r.avg); err != nil {
+			return err
+		}
 	}
 	r.first = ck.Meta.Epoch
 	r.res.Epochs = append(r.res.Epochs, ck.Meta.Metrics...)
@@ -319,7 +371,11 @@ func (r *run) save(epochs int) error {
 		Epoch: epochs, Metrics: append([]EpochMetrics{}, r.res.Epochs...), WallSeconds: r.earlier + time.Since(r.start).Seconds(),
 		Libtorch: r.res.Libtorch,
 	}
-	return runfolder.WriteCheckpoint(filepath.Join(r.cfg.Out, CheckpointFile), meta, r.net, r.opt, r.device)
+	var avg *nn.Sequential
+	if r.avg != nil {
+		avg, meta.Averaged = r.avgNet, r.avg.Count()
+	}
+	return runfolder.WriteCheckpoint(filepath.Join(r.cfg.Out, CheckpointFile), meta, r.net, avg, r.opt, r.device)
 }
 
 // pictures draws the run's pictures; a failure is a warning.
@@ -355,15 +411,26 @@ func (r *run) epochs(ctx context.Context) error {
 			}
 			return err
 		}
+		if r.avg != nil && cfg.SWAStart > 0 && epoch+1 >= cfg.SWAStart {
+			if err := r.avg.Update(); err != nil {
+				return err
+			}
+		}
 		if err := torch.Synchronize(r.device); err != nil {
 			return err
 		}
 		secs := time.Since(t0).Seconds()
 		// The evaluation runs to its end even after a signal, so the
 		// epoch is saved whole.
-		ev, detail, err := r.st.evaluate(context.Background(), r.testLoader, cfg.DryRun)
+		ev, detail, err := r.st.evaluate(context.Background(), r.evalNet(), r.testLoader, cfg.DryRun)
 		if err != nil {
 			return err
+		}
+		raw := ev
+		if r.evalNet() != r.net {
+			if raw, _, err = r.st.evaluate(context.Background(), r.net, r.testLoader, cfg.DryRun); err != nil {
+				return err
+			}
 		}
 		r.last = detail
 		m := EpochMetrics{
@@ -373,6 +440,13 @@ func (r *run) epochs(ctx context.Context) error {
 			TestCorrect: ev.correct, TestTotal: ev.seen,
 			Seconds: secs, ImgPerSec: float64(tr.seen) / secs,
 		}
+		rawNote := ""
+		if r.avg != nil {
+			m.RawTestLoss, m.RawTestAcc = raw.loss/float64(raw.seen), 100*float64(raw.correct)/float64(raw.seen)
+			if r.evalNet() != r.net {
+				rawNote = fmt.Sprintf(" (trained weights %.2f%%)", m.RawTestAcc)
+			}
+		}
 		settle()
 		m.RSSMB, _ = Memory()
 		if r.device.IsCUDA() {
@@ -381,8 +455,8 @@ func (r *run) epochs(ctx context.Context) error {
 			}
 		}
 		r.res.Epochs = append(r.res.Epochs, m)
-		fmt.Fprintf(r.out, "epoch %2d/%d  lr %.4g  train loss %.4f acc %.2f%%  %s loss %.4f acc %.2f%% (%d/%d)  %.1f s  %.0f img/s\n",
-			m.Epoch, cfg.Epochs, m.LR, m.TrainLoss, m.TrainAcc, r.evalName, m.TestLoss, m.TestAcc, m.TestCorrect, m.TestTotal, m.Seconds, m.ImgPerSec)
+		fmt.Fprintf(r.out, "epoch %2d/%d  lr %.4g  train loss %.4f acc %.2f%%  %s loss %.4f acc %.2f%% (%d/%d)%s  %.1f s  %.0f img/s\n",
+			m.Epoch, cfg.Epochs, m.LR, m.TrainLoss, m.TrainAcc, r.evalName, m.TestLoss, m.TestAcc, m.TestCorrect, m.TestTotal, rawNote, m.Seconds, m.ImgPerSec)
 		if cfg.DryRun {
 			fmt.Fprintln(r.out, "dry run: one training and one test batch ran; nothing written")
 			return nil
@@ -410,7 +484,7 @@ func (r *run) finish() error {
 	cfg := r.cfg
 	if r.last == nil { // finishing a run whose checkpoint holds every epoch
 		var err error
-		if _, r.last, err = r.st.evaluate(context.Background(), r.testLoader, false); err != nil {
+		if _, r.last, err = r.st.evaluate(context.Background(), r.evalNet(), r.testLoader, false); err != nil {
 			return err
 		}
 		if err := runfolder.WriteMetrics(cfg.Out, r.res.Epochs, r.evalName); err != nil {
@@ -419,7 +493,7 @@ func (r *run) finish() error {
 	}
 	summarize(r.res, cfg, r.earlier+time.Since(r.start).Seconds(), r.last)
 	if cfg.SaveModel {
-		if err := nn.Save(r.net, filepath.Join(cfg.Out, ModelFile)); err != nil {
+		if err := nn.Save(r.evalNet(), filepath.Join(cfg.Out, ModelFile)); err != nil {
 			return err
 		}
 	}
@@ -479,8 +553,12 @@ func startLibtorch(cfg Config, threads int) (torch.Device, error) {
 }
 
 // trainTransform is the training pipeline's per-image transform: rotation
-// when the recipe has it, then MNIST normalisation.
+// and translation when the recipe has them (one affine resampling, as
+// torchvision's RandomAffine), then MNIST normalisation.
 func trainTransform(cfg Config) transforms.Transform {
+	if cfg.Translate > 0 {
+		return transforms.Compose{transforms.RandomAffine{Degrees: cfg.Rotate, Translate: cfg.Translate}, transforms.MNISTNormalize}
+	}
 	if cfg.Rotate > 0 {
 		return transforms.Compose{transforms.RandomRotation{Degrees: cfg.Rotate}, transforms.MNISTNormalize}
 	}

@@ -28,8 +28,10 @@ type stepper struct {
 	lrAt func(step int) float64
 	// smoothing is the training loss's label smoothing (0: plain NLL).
 	smoothing float64
-	hook      func(epoch, batch int, s *stepper)
-	evalHook  func(batch int)
+	// ema, when set, averages the weights in after every step.
+	ema      *optim.Average
+	hook     func(epoch, batch int, s *stepper)
+	evalHook func(batch int)
 }
 
 // perEpoch reports a per-batch schedule's rate at each epoch's first step,
@@ -123,7 +125,13 @@ func (s *stepper) step(b *transforms.Batch, acc *torch.Tally, read bool) (float6
 	if err := loss.Backward(); err != nil {
 		return 0, err
 	}
-	return lv, s.opt.Step()
+	if err := s.opt.Step(); err != nil {
+		return 0, err
+	}
+	if s.ema != nil {
+		return lv, s.ema.Update()
+	}
+	return lv, nil
 }
 
 // syncEvery is stepper.every for a device: every batch on the CPU, every
@@ -241,8 +249,8 @@ func (d *evalDetail) classAccuracy() []float64 {
 // queued, then come back for the count, the pictures and the confusion
 // matrix (one wait for a GPU, not one per batch). A cancelled context stops
 // it at the next batch with ctx's error.
-func (s *stepper) evaluate(ctx context.Context, l *transforms.Loader, dry bool) (tally, *evalDetail, error) {
-	s.net.Train(false)
+func (s *stepper) evaluate(ctx context.Context, net *nn.Sequential, l *transforms.Loader, dry bool) (tally, *evalDetail, error) {
+	net.Train(false)
 	var t tally
 	d := &evalDetail{}
 	type pending struct {
@@ -267,7 +275,7 @@ func (s *stepper) evaluate(ctx context.Context, l *transforms.Loader, dry bool) 
 			if !ok {
 				return nil
 			}
-			out, loss, err := s.evalBatch(b)
+			out, loss, err := s.evalBatch(net, b)
 			if err != nil {
 				return fmt.Errorf("evaluation: %w", err)
 			}
@@ -310,14 +318,14 @@ func (s *stepper) evaluate(ctx context.Context, l *transforms.Loader, dry bool) 
 
 // evalBatch runs one batch forward and queues its summed loss; the caller
 // closes both tensors.
-func (s *stepper) evalBatch(b *transforms.Batch) (out, loss *torch.Tensor, err error) {
+func (s *stepper) evalBatch(net *nn.Sequential, b *transforms.Batch) (out, loss *torch.Tensor, err error) {
 	x, y, err := toDevice(b, s.device)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer x.Close()
 	defer y.Close()
-	out, err = s.net.Infer(x)
+	out, err = net.Infer(x)
 	if err != nil {
 		return nil, nil, err
 	}

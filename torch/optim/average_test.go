@@ -1,0 +1,223 @@
+package optim_test
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/tinydigits/tinydigits/torch"
+	"github.com/tinydigits/tinydigits/torch/nn"
+	"github.com/tinydigits/tinydigits/torch/optim"
+)
+
+// averageNet is the network of testdata/make_average.py.
+func averageNet(t *testing.T) *nn.Sequential {
+	t.Helper()
+	net, err := nn.NewSequential(
+		nn.Conv2d{In: 1, Out: 4, Kernel: 3, Padding: 1, NoBias: true},
+		nn.BatchNorm2d{Features: 4},
+		nn.ReLU{},
+		nn.MaxPool2d{Kernel: 2},
+		nn.Conv2d{In: 4, Out: 3, Kernel: 3},
+		nn.AdaptiveAvgPool2d{Size: 1},
+		nn.Flatten{},
+		nn.LogSoftmax{Dim: 1},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(net.Close)
+	return net
+}
+
+// withPrefix returns the entries named prefix+name, without the prefix.
+func withPrefix(items []torch.Named, prefix string) []torch.Named {
+	var out []torch.Named
+	for _, n := range items {
+		if name, ok := strings.CutPrefix(n.Name, prefix); ok {
+			out = append(out, torch.Named{Name: name, Tensor: n.Tensor})
+		}
+	}
+	return out
+}
+
+// testdata/average.pt holds forty SGD steps of a small net with BatchNorm and
+// the state dicts of PyTorch's AveragedModel (use_buffers=True) after an
+// update per step: an EMA with decay 0.8 (its warm-up covers the first 35
+// updates) and the equal average.
+const steps = 40
+
+func TestAverageMatchesPyTorch(t *testing.T) {
+	data, err := os.ReadFile("testdata/average.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := torch.LoadTensors(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, n := range file {
+			n.Tensor.Close()
+		}
+	}()
+	byName := map[string]*torch.Tensor{}
+	for _, n := range file {
+		byName[n.Name] = n.Tensor
+	}
+	net, ema, swa := averageNet(t), averageNet(t), averageNet(t)
+	for _, m := range []*nn.Sequential{net, ema, swa} {
+		// Start every copy from the script's initial weights; the averages
+		// must not depend on what their networks held before the first update.
+		if err := nn.LoadStateDict(m, withPrefix(file, "init.")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opt, err := optim.NewSGD(nn.Parameters(net), optim.SGDConfig{LR: 0.1, Momentum: 0.9, Nesterov: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opt.Close()
+	e, err := optim.NewAverage(ema, net, 0.8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := optim.NewAverage(swa, net, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.Train(true)
+	for i := range steps {
+		x, y := byName[fmt.Sprintf("x%d", i)], byName[fmt.Sprintf("y%d", i)]
+		if x == nil || y == nil {
+			t.Fatalf("batch %d missing from the fixture", i)
+		}
+		if err := opt.ZeroGrad(); err != nil {
+			t.Fatal(err)
+		}
+		out, err := net.Forward(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		loss, err := nn.NLLLoss(out, y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := loss.Backward(); err != nil {
+			t.Fatal(err)
+		}
+		out.Close()
+		loss.Close()
+		if err := opt.Step(); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Update(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Update(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e.Count() != steps || s.Count() != steps {
+		t.Errorf("counts %d and %d, want %d", e.Count(), s.Count(), steps)
+	}
+	for _, c := range []struct {
+		prefix string
+		m      *nn.Sequential
+	}{{"net.", net}, {"ema.", ema}, {"swa.", swa}} {
+		checked := 0
+		for _, n := range c.m.StateDict() {
+			got, err := n.Tensor.Float64s()
+			if strings.HasSuffix(n.Name, "num_batches_tracked") {
+				// A counter is copied from the trained net: PyTorch runs its
+				// average function on it too, which truncates to a meaningless
+				// integer; the net's own count is the number of steps.
+				v, _ := n.Tensor.Int64s()
+				if len(v) != 1 || v[0] != steps {
+					t.Errorf("%s%s = %v, want the trained net's %d", c.prefix, n.Name, v, steps)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := byName[c.prefix+n.Name]
+			if ref == nil {
+				t.Fatalf("%s%s missing from the fixture", c.prefix, n.Name)
+			}
+			want, err := ref.Float64s()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%s%s: %d values, PyTorch %d", c.prefix, n.Name, len(got), len(want))
+			}
+			for i := range got {
+				if math.Abs(got[i]-want[i]) > 1e-5*(1+math.Abs(want[i])) {
+					t.Errorf("%s%s[%d] = %.7g, PyTorch %.7g", c.prefix, n.Name, i, got[i], want[i])
+					break
+				}
+			}
+			checked++
+		}
+		if checked != 7 {
+			t.Errorf("%s: compared %d entries, want 7", c.prefix, checked)
+		}
+	}
+}
+
+func TestAverageWeights(t *testing.T) {
+	a, b := averageNet(t), averageNet(t)
+	ema, err := optim.NewAverage(a, b, 0.999)
+	if err != nil {
+		t.Fatal(err)
+	}
+	swa, err := optim.NewAverage(a, b, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, want := range []float64{1, 0.5, 1.0 / 3, 0.25} {
+		if w := swa.Weight(); math.Abs(w-want) > 1e-15 {
+			t.Errorf("equal average, update %d: weight %g, want %g", n+1, w, want)
+		}
+		if err := swa.Update(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The warm-up: 1 − min(0.999, (1 + n)/(10 + n)) after n updates.
+	for n, want := range []float64{1, 9.0 / 11, 9.0 / 12, 9.0 / 13} {
+		if w := ema.Weight(); math.Abs(w-want) > 1e-12 {
+			t.Errorf("EMA, update %d: weight %g, want %g", n+1, w, want)
+		}
+		if err := ema.Update(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// (1 + n)/(10 + n) passes 0.999 after 8,991 updates.
+	for n, want := range map[int64]float64{8990: 1 - 8991.0/9000, 8991: 0.001, 100_000: 0.001} {
+		if err := ema.SetCount(n); err != nil {
+			t.Fatal(err)
+		}
+		if w := ema.Weight(); math.Abs(w-want) > 1e-12 {
+			t.Errorf("EMA after %d updates: weight %g, want %g", n, w, want)
+		}
+	}
+	if ema.SetCount(-1) == nil {
+		t.Error("a negative count accepted")
+	}
+	for _, d := range []float64{-0.1, 1, math.NaN()} {
+		if _, err := optim.NewAverage(a, b, d); err == nil {
+			t.Errorf("decay %g accepted", d)
+		}
+	}
+	other, err := nn.NewSequential(nn.Conv2d{In: 1, Out: 2, Kernel: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := optim.NewAverage(other, b, 0.9); err == nil {
+		t.Error("networks of different layouts accepted")
+	}
+}

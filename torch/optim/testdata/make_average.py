@@ -1,0 +1,46 @@
+# Writes average.pt for TestAverageMatchesPyTorch with PyTorch's own
+# AveragedModel (use_buffers=True): the small net of torch/nn's
+# make_state_dict.py (keys "init.*": its starting state dict), forty batches
+# ("x<i>", "y<i>"), and after forty SGD steps (lr 0.1, momentum 0.9, nesterov
+# when "nesterov" is 1) with an update after each: the EMA's state dict
+# (decay 0.8, "ema.*"), the equal average's ("swa.*") and the trained net's
+# ("net.*").
+# Run: /usr/bin/python3 make_average.py (PyTorch 1.13.1).
+import copy
+import torch
+import torch.nn as nn
+from torch.optim.swa_utils import AveragedModel
+
+torch.manual_seed(0)
+net = nn.Sequential(
+    nn.Conv2d(1, 4, 3, padding=1, bias=False),
+    nn.BatchNorm2d(4),
+    nn.ReLU(),
+    nn.MaxPool2d(2),
+    nn.Conv2d(4, 3, 3),
+    nn.AdaptiveAvgPool2d(1),
+    nn.Flatten(),
+    nn.LogSoftmax(dim=1),
+)
+out = {"init." + k: v.clone() for k, v in net.state_dict().items()}
+decay = 0.8
+def ema_fn(avg, cur, n):
+    d = min(decay, (1 + n.item()) / (10 + n.item()))
+    return d * avg + (1 - d) * cur
+ema = AveragedModel(net, avg_fn=ema_fn, use_buffers=True)
+swa = AveragedModel(net, use_buffers=True)
+opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+net.train()
+for i in range(40):
+    x, y = torch.randn(5, 1, 8, 8), torch.randint(0, 3, (5,))
+    out["x%d" % i], out["y%d" % i] = x, y
+    opt.zero_grad()
+    nn.functional.nll_loss(net(x), y).backward()
+    opt.step()
+    ema.update_parameters(net)
+    swa.update_parameters(net)
+out.update({"ema." + k: v for k, v in ema.module.state_dict().items()})
+out.update({"swa." + k: v for k, v in swa.module.state_dict().items()})
+out.update({"net." + k: v for k, v in net.state_dict().items()})
+torch.save(out, "average.pt")
+print(len(out), "entries; ema 0.weight[0,0,0]:", out["ema.0.weight"][0, 0, 0].tolist())
