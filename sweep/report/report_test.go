@@ -2,8 +2,8 @@ package report
 
 import (
 	"encoding/csv"
-	"math"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
