@@ -47,6 +47,11 @@ type Recipe struct {
 	// end of every epoch from this one (1-based) on (stochastic weight
 	// averaging); 0 is off.
 	SWAStart int `json:"swa_start,omitempty" flag:"swa-start" help:"evaluate and save the equal average of the weights at the end of each epoch from this one on (SWA), 0 = off"`
+	// RecomputeBN gives the averaged weights BatchNorm statistics recomputed
+	// over a pass of the epoch's training batches before each evaluation
+	// (PyTorch's update_bn), instead of the average of the trained
+	// weights' statistics.
+	RecomputeBN bool `json:"recompute_bn,omitempty" flag:"recompute-bn" help:"-ema/-swa-start: recompute the averaged weights' BatchNorm statistics over the epoch's training batches before each evaluation (update_bn) instead of averaging them"`
 }
 
 // DefaultPctStart is OneCycle's rising fraction when a recipe gives none
@@ -125,6 +130,8 @@ func (r Recipe) Check() error {
 		return fmt.Errorf("-swa-start must be an epoch in [1, %d] (the run's epochs), or 0 for off, got %d", r.Epochs, r.SWAStart)
 	case r.SWAStart > 0 && r.EMA > 0:
 		return fmt.Errorf("-ema and -swa-start are two ways to average the weights: use one")
+	case r.RecomputeBN && r.EMA == 0 && r.SWAStart == 0:
+		return fmt.Errorf("-recompute-bn applies to averaged weights: add -ema or -swa-start")
 	}
 	return nil
 }

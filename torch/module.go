@@ -187,6 +187,25 @@ func (m *Module) To(d Device, dtype DType) error {
 	return err
 }
 
+// BatchNormCumulative makes a BatchNorm2d's running statistics the
+// cumulative average of the batches it sees from now on in training mode
+// (they and the batch count are reset; PyTorch's momentum=None), for
+// recomputing them over a pass of the data. EndBatchNormCumulative goes
+// back to the exponential average with momentum.
+func (m *Module) BatchNormCumulative() error { return m.batchNorm(true, 0) }
+
+// EndBatchNormCumulative sets a BatchNorm2d's momentum again.
+func (m *Module) EndBatchNormCumulative(momentum float64) error { return m.batchNorm(false, momentum) }
+
+func (m *Module) batchNorm(cumulative bool, momentum float64) error {
+	if m == nil || m.h == nil {
+		return fmt.Errorf("torch: batchnorm: use of a closed module")
+	}
+	err := check(m.kind+" momentum", C.tt_batchnorm_cumulative(m.h, cbool(cumulative), C.double(momentum)))
+	runtime.KeepAlive(m)
+	return err
+}
+
 // Named is a tensor with its name in a module or state dict.
 type Named struct {
 	Name   string

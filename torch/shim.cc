@@ -332,6 +332,18 @@ tt_error tt_batchnorm2d(int64_t features, double eps, double momentum, int affin
       torch::nn::BatchNorm2dOptions(features).eps(eps).momentum(momentum).affine(affine != 0)));
   TT_CATCH
 }
+tt_error tt_batchnorm_cumulative(tt_module m, int cumulative, double momentum) {
+  TT_TRY
+  auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(M(m).ptr());
+  if (!bn) throw std::invalid_argument("not a BatchNorm2d");
+  if (cumulative) {
+    bn->reset_running_stats();
+    bn->options.momentum(c10::nullopt);
+  } else {
+    bn->options.momentum(momentum);
+  }
+  TT_CATCH
+}
 tt_error tt_dropout(double p, tt_module *outm) {
   TT_TRY
   *outm = wrap_module(torch::nn::Dropout(torch::nn::DropoutOptions(p)));

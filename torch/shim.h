@@ -130,6 +130,12 @@ tt_error tt_module_to(tt_module m, int device_type, int device_index, int dtype)
 tt_error tt_module_named(tt_module m, int kind, char **names,
                          tt_tensor **tensors, int64_t *n);
 
+/* Switches a BatchNorm2d between its momentum (cumulative == 0) and a
+ * cumulative average of the batches that follow (cumulative != 0: the
+ * running statistics and the batch count are reset, momentum None), as
+ * torch.optim.swa_utils.update_bn does. */
+tt_error tt_batchnorm_cumulative(tt_module m, int cumulative, double momentum);
+
 /* ---- optimizer ---- */
 /* One SGD step over n parameters, with PyTorch's update rule. bufs holds one
  * momentum buffer handle per parameter (NULL before the first step; the step

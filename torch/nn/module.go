@@ -284,3 +284,42 @@ func NLLLossSmoothed(logp, target *torch.Tensor, eps float64) (*torch.Tensor, er
 func CrossEntropy(logits, target *torch.Tensor) (*torch.Tensor, error) {
 	return torch.CrossEntropy(logits, target, torch.ReduceMean)
 }
+
+// RecomputeBatchNorm sets the running statistics of every BatchNorm2d in s
+// to their average over the batches that pass gives it, as PyTorch's
+// torch.optim.swa_utils.update_bn does: the statistics are reset, each
+// batch counts equally (momentum None), then the layers' momentum is set
+// back. pass must run forward every batch; it runs in training mode
+// without autograd, and s is left in eval mode. A net without BatchNorm is
+// left alone and pass is not called.
+func RecomputeBatchNorm(s *Sequential, pass func(forward func(x *torch.Tensor) error) error) error {
+	var bns []*Layer
+	for _, l := range s.Layers {
+		if _, ok := l.Spec.(BatchNorm2d); ok {
+			bns = append(bns, l)
+		}
+	}
+	if len(bns) == 0 {
+		return nil
+	}
+	for _, l := range bns {
+		if err := l.native.BatchNormCumulative(); err != nil {
+			return err
+		}
+	}
+	s.Train(true)
+	err := torch.NoGrad(func() error {
+		return pass(func(x *torch.Tensor) error {
+			out, err := s.Forward(x)
+			out.Close()
+			return err
+		})
+	})
+	s.Train(false)
+	for _, l := range bns {
+		if e := l.native.EndBatchNormCumulative(l.Spec.(BatchNorm2d).momentum()); err == nil {
+			err = e
+		}
+	}
+	return err
+}

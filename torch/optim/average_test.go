@@ -221,3 +221,86 @@ func TestAverageWeights(t *testing.T) {
 		t.Error("networks of different layouts accepted")
 	}
 }
+
+// After the equal average of testdata/average.pt, PyTorch's update_bn
+// recomputed its BatchNorm statistics over three more batches: the
+// cumulative average of their batch statistics.
+func TestRecomputeBatchNormMatchesPyTorch(t *testing.T) {
+	data, err := os.ReadFile("testdata/average.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := torch.LoadTensors(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, n := range file {
+			n.Tensor.Close()
+		}
+	}()
+	byName := map[string]*torch.Tensor{}
+	for _, n := range file {
+		byName[n.Name] = n.Tensor
+	}
+	net := averageNet(t)
+	if err := nn.LoadStateDict(net, withPrefix(file, "swa.")); err != nil {
+		t.Fatal(err)
+	}
+	batches := 0
+	err = nn.RecomputeBatchNorm(net, func(forward func(*torch.Tensor) error) error {
+		for i := range 3 {
+			if err := forward(byName[fmt.Sprintf("bn%d", i)]); err != nil {
+				return err
+			}
+			batches++
+		}
+		return nil
+	})
+	if err != nil || batches != 3 {
+		t.Fatalf("%v after %d batches", err, batches)
+	}
+	for _, name := range []string{"1.running_mean", "1.running_var", "0.weight"} {
+		var got []float64
+		for _, n := range net.StateDict() {
+			if n.Name == name {
+				got, _ = n.Tensor.Float64s()
+			}
+		}
+		want, err := byName["swa_bn."+name].Float64s()
+		if err != nil || len(got) != len(want) {
+			t.Fatalf("%s: %v, %d values vs %d", name, err, len(got), len(want))
+		}
+		for i := range got {
+			if math.Abs(got[i]-want[i]) > 1e-5*(1+math.Abs(want[i])) {
+				t.Errorf("%s[%d] = %.7g, PyTorch %.7g", name, i, got[i], want[i])
+			}
+		}
+	}
+	if net.Layers[0].IsTraining() {
+		t.Error("the net was left in training mode")
+	}
+	// The momentum is back: one more training batch moves the statistics as
+	// it moves those of a net built with them (momentum 0.1), not by a
+	// quarter of the way as the cumulative average would.
+	fresh := averageNet(t)
+	if err := nn.LoadStateDict(fresh, withPrefix(file, "swa_bn.")); err != nil {
+		t.Fatal(err)
+	}
+	mean := func(m *nn.Sequential) []float64 {
+		m.Train(true)
+		out, err := m.Forward(byName["x0"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Close()
+		v, _ := m.StateDict()[3].Tensor.Float64s() // 1.running_mean
+		return v
+	}
+	a, b := mean(net), mean(fresh)
+	for i := range a {
+		if math.Abs(a[i]-b[i]) > 1e-6 {
+			t.Fatalf("after one more batch: running mean %v, a net with momentum 0.1 %v", a, b)
+		}
+	}
+}

@@ -26,6 +26,9 @@ func TestAveragingLeavesTrainingAlone(t *testing.T) {
 	}{
 		{"ema", func(c *Config) { c.EMA = 0.9 }},
 		{"swa", func(c *Config) { c.SWAStart = 2 }},
+		// Recomputing the statistics runs dropout: the generator must be
+		// left as it was.
+		{"swa-recompute-bn", func(c *Config) { c.SWAStart, c.RecomputeBN = 2, true }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := shortConfig(t)
@@ -89,6 +92,7 @@ func TestAveragedRunResumes(t *testing.T) {
 	}{
 		{"ema", func(c *Config) { c.EMA = 0.95 }},
 		{"swa", func(c *Config) { c.SWAStart = 1 }},
+		{"ema-recompute-bn", func(c *Config) { c.EMA, c.RecomputeBN = 0.95, true }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := shortConfig(t)

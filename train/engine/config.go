@@ -263,11 +263,15 @@ func (c *Config) recipeLine() string {
 	line := fmt.Sprintf("%d epochs%s, batch %d%s, SGD lr %g%s momentum %g%s%s, %s, %s",
 		c.Epochs, mark("epochs"), c.BatchSize, mark("batch-size"), c.LR, mark("lr"),
 		c.Momentum, mark("momentum"), nesterov, sched, rot)
+	bn := ""
+	if c.RecomputeBN {
+		bn = ", BatchNorm statistics recomputed" + mark("recompute-bn")
+	}
 	switch c.Averaging() {
 	case "ema":
-		line += fmt.Sprintf(", weights averaged (EMA %g%s)", c.EMA, mark("ema"))
+		line += fmt.Sprintf(", weights averaged (EMA %g%s%s)", c.EMA, mark("ema"), bn)
 	case "swa":
-		line += fmt.Sprintf(", weights averaged (SWA from epoch %d%s)", c.SWAStart, mark("swa-start"))
+		line += fmt.Sprintf(", weights averaged (SWA from epoch %d%s%s)", c.SWAStart, mark("swa-start"), bn)
 	}
 	// Fields the words above do not cover yet show as "flag value".
 	for _, f := range models.RecipeFields() {
@@ -283,4 +287,4 @@ func (c *Config) recipeLine() string {
 // describedFields are the recipe fields recipeLine puts in words.
 var describedFields = map[string]bool{"epochs": true, "batch-size": true, "lr": true, "momentum": true, "schedule": true,
 	"step-size": true, "gamma": true, "pct-start": true, "weight-decay": true, "label-smoothing": true, "rotate": true,
-	"nesterov": true, "translate": true, "ema": true, "swa-start": true}
+	"nesterov": true, "translate": true, "ema": true, "swa-start": true, "recompute-bn": true}

@@ -276,6 +276,55 @@ func (s *session) buildAverage() error {
 	return err
 }
 
+// recomputeBN sets the averaged weights' BatchNorm statistics to their
+// average over the epoch's training batches (the same augmented batches),
+// in training mode as PyTorch's update_bn. The generators are restored
+// after it, so the dropout masks of the training that follows are those of
+// the run without it.
+func (s *session) recomputeBN(epoch int, dry bool) error {
+	cpu, err := torch.CPURNGState()
+	if err != nil {
+		return err
+	}
+	defer cpu.Close()
+	var gpu *torch.Tensor
+	if s.device.IsCUDA() {
+		if gpu, err = torch.RNGState(s.device); err != nil {
+			return err
+		}
+		defer gpu.Close()
+	}
+	err = nn.RecomputeBatchNorm(s.avgNet, func(forward func(*torch.Tensor) error) error {
+		it := s.trainLoader.Epoch(epoch)
+		defer it.Close()
+		for {
+			b, ok := it.Next()
+			if !ok {
+				return nil
+			}
+			x, err := torch.FromSliceOn(b.X[:b.N*b.W*b.H], s.device, b.Shape()...)
+			if err != nil {
+				return err
+			}
+			err = forward(x)
+			x.Close()
+			if err != nil || dry {
+				return err
+			}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("recomputing BatchNorm statistics: %w", err)
+	}
+	if err := torch.SetCPURNGState(cpu); err != nil {
+		return err
+	}
+	if gpu != nil {
+		return torch.SetRNGState(s.device, gpu)
+	}
+	return nil
+}
+
 // evalNet is the network evaluated and reported after epoch (0-based): the
 // averaged one once it holds an average, else the trained one.
 func (s *session) evalNet() *nn.Sequential {
@@ -420,6 +469,11 @@ func (r *run) epochs(ctx context.Context) error {
 			return err
 		}
 		secs := time.Since(t0).Seconds()
+		if cfg.RecomputeBN && r.evalNet() != r.net {
+			if err := r.recomputeBN(epoch, cfg.DryRun); err != nil {
+				return err
+			}
+		}
 		// The evaluation runs to its end even after a signal, so the
 		// epoch is saved whole.
 		ev, detail, err := r.st.evaluate(context.Background(), r.evalNet(), r.testLoader, cfg.DryRun)

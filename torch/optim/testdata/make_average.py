@@ -1,12 +1,14 @@
-# Writes average.pt for TestAverageMatchesPyTorch with PyTorch's own
-# AveragedModel (use_buffers=True): the small net of torch/nn's
+# Writes average.pt for TestAverageMatchesPyTorch and
+# TestRecomputeBatchNormMatchesPyTorch with PyTorch's own AveragedModel
+# (use_buffers=True) and update_bn: the small net of torch/nn's
 # make_state_dict.py (keys "init.*": its starting state dict), forty batches
-# ("x<i>", "y<i>"), and after forty SGD steps (lr 0.1, momentum 0.9, nesterov
-# when "nesterov" is 1) with an update after each: the EMA's state dict
-# (decay 0.8, "ema.*"), the equal average's ("swa.*") and the trained net's
-# ("net.*").
+# ("x<i>", "y<i>"), and after forty SGD steps (lr 0.1, momentum 0.9,
+# Nesterov) with an update after each: the EMA's state dict (decay 0.8 with
+# TensorFlow's warm-up min(decay, (1 + n)/(10 + n)), "ema.*"), the equal
+# average's ("swa.*") and the trained net's ("net.*"); then the equal
+# average's state dict after update_bn over three more batches ("bn<i>";
+# "swa_bn.*").
 # Run: /usr/bin/python3 make_average.py (PyTorch 1.13.1).
-import copy
 import torch
 import torch.nn as nn
 from torch.optim.swa_utils import AveragedModel
@@ -42,5 +44,10 @@ for i in range(40):
 out.update({"ema." + k: v for k, v in ema.module.state_dict().items()})
 out.update({"swa." + k: v for k, v in swa.module.state_dict().items()})
 out.update({"net." + k: v for k, v in net.state_dict().items()})
+bns = [torch.randn(5, 1, 8, 8) for _ in range(3)]
+for i, x in enumerate(bns):
+    out["bn%d" % i] = x
+torch.optim.swa_utils.update_bn(bns, swa.module)
+out.update({"swa_bn." + k: v for k, v in swa.module.state_dict().items()})
 torch.save(out, "average.pt")
 print(len(out), "entries; ema 0.weight[0,0,0]:", out["ema.0.weight"][0, 0, 0].tolist())
