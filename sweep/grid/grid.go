@@ -263,7 +263,8 @@ func (s Spec) Expand() ([]Run, error) {
 			config := label
 			var flags []string
 			for i, n := range names {
-				flags = append(flags, "-"+n, combo[i])
+				// One argument, so that boolean flags take their value too.
+				flags = append(flags, "-"+n+"="+combo[i])
 				if len(s.Set[n]) > 1 {
 					config += "," + n + "=" + combo[i]
 				}

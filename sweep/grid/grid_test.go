@@ -66,7 +66,7 @@ func TestExpand(t *testing.T) {
 	if first.Dir != filepath.Join("tiny,batch-size=32,lr=0.05", "seed1") || first.Seed != 1 || first.Config != "tiny,batch-size=32,lr=0.05" {
 		t.Errorf("first run %+v", first)
 	}
-	want := []string{"-arch", "tiny", "-batch-size", "32", "-epochs", "2", "-lr", "0.05", "-seed", "1"}
+	want := []string{"-arch", "tiny", "-batch-size=32", "-epochs=2", "-lr=0.05", "-seed", "1"}
 	if !slices.Equal(first.Args, want) {
 		t.Errorf("args %q, want %q", first.Args, want)
 	}

@@ -44,6 +44,13 @@ func TestPrepare(t *testing.T) {
 	if _, err := Prepare(dir, other, 1, "cpu"); err == nil || !strings.Contains(err.Error(), "holds a run with other settings") {
 		t.Errorf("other settings: %v", err)
 	}
+	// The same settings written otherwise (as an earlier version wrote
+	// them) are the same run.
+	same := r
+	same.Args = []string{"-arch=tiny", "--seed=1"}
+	if p, err := Prepare(dir, same, 1, "cpu"); err != nil || p.State != Finished {
+		t.Errorf("the same settings written otherwise: %+v %v", p, err)
+	}
 	// A train run the sweep did not start.
 	os.Remove(filepath.Join(runDir, RunFile))
 	if _, err := Prepare(dir, r, 1, "cpu"); err == nil || !strings.Contains(err.Error(), "did not start") {

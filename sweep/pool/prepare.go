@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 
 	"github.com/tinydigits/tinydigits/internal/atomicfile"
 	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/sweep/grid"
+	"github.com/tinydigits/tinydigits/train/cli"
 )
 
 // RunFile is the file in each run's folder that records the train flags
@@ -99,10 +101,22 @@ func checkRecord(runDir string, r grid.Run) error {
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return fmt.Errorf("%s: %v", filepath.Join(runDir, RunFile), err)
 	}
-	if !slices.Equal(rec.Args, r.Args) {
+	if !sameRun(rec.Args, r.Args) {
 		return fmt.Errorf("%s holds a run with other settings (%q, not %q); use another -out for a different sweep", runDir, rec.Args, r.Args)
 	}
 	return nil
+}
+
+// sameRun reports whether two train command lines describe the same run:
+// the same arguments, or ones that parse to the same configuration
+// ("-lr 0.05" and "-lr=0.05").
+func sameRun(a, b []string) bool {
+	if slices.Equal(a, b) {
+		return true
+	}
+	ca, errA := cli.Parse(a)
+	cb, errB := cli.Parse(b)
+	return errA == nil && errB == nil && reflect.DeepEqual(ca, cb)
 }
 
 func exists(p string) bool {
