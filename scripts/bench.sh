@@ -95,7 +95,7 @@ for r in $(seq "$rounds"); do
 done
 
 echo "bench: go test -bench (the pipeline alone, one training step)" >&2
-go test -run '^$' -bench 'Pipeline|TrainStep' -benchtime 3s ./transforms ./train/engine | grep '^Benchmark' > "$work/gotest.txt"
+go test -run '^$' -bench 'Pipeline|TrainStep|EMAUpdate' -benchtime 3s ./transforms ./train/engine | grep '^Benchmark' > "$work/gotest.txt"
 
 echo "bench: 3 epochs of step3 for resident memory" >&2
 "$work/train" -arch step3 -epochs 3 -quiet --save-model=false -out "$work/run3" > /dev/null

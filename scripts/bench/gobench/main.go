@@ -23,6 +23,9 @@ func main() {
 	rotate := pflag.Float64("rotate", 7, "random rotation (± degrees) in the pipeline")
 	workers := pflag.Int("workers", 1, "pipeline goroutines")
 	systemMalloc := pflag.Bool("system-malloc", false, "leave glibc's malloc settings alone (no torch.KeepFreedMemory)")
+	// The C++ and PyTorch loops this is compared with train plain SGD: the
+	// step is timed without the recipe's weight averaging unless asked.
+	ema := pflag.Float64("ema", 0, "average the weights after every step with this decay (0: off, whatever the recipe says)")
 	pflag.Parse()
 	cfg, err := engine.DefaultConfig(*arch)
 	if err != nil {
@@ -31,6 +34,7 @@ func main() {
 	}
 	cfg.Threads, cfg.Rotate, cfg.Workers, cfg.BatchSize = *threads, *rotate, *workers, 64
 	cfg.SystemMalloc = *systemMalloc
+	cfg.EMA, cfg.SWAStart, cfg.RecomputeBN = *ema, 0, false
 	res, err := engine.Bench(context.Background(), cfg, *warmup, *batches)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gobench:", err)

@@ -178,7 +178,7 @@ func report(results, epochs, full, gotest string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		fmt.Fprintf(&b, "\n`go test -bench 'Pipeline|TrainStep' ./transforms ./train/engine` (the pipeline alone on one goroutine; one training step with all cores):\n\n```\n%s```\n", lines)
+		fmt.Fprintf(&b, "\n`go test -bench 'Pipeline|TrainStep|EMAUpdate' ./transforms ./train/engine` (the pipeline alone on one goroutine; one training step with all cores; one update of step3's averaged weights, which -ema adds to every step):\n\n```\n%s```\n", lines)
 	}
 	return b.String(), nil
 }
