@@ -64,8 +64,9 @@ type Meta struct {
 	Metrics     []EpochMetrics `json:"metrics"`
 	WallSeconds float64        `json:"wall_seconds"`
 	Libtorch    string         `json:"libtorch"`
-	// Averaged counts the updates of the averaged weights so far.
-	Averaged int64 `json:"averaged,omitempty"`
+	// Averaged counts the updates of the averaged weights so far; it is
+	// there exactly when the recipe averages the weights.
+	Averaged *int64 `json:"averaged,omitempty"`
 }
 
 // Settings are the settings outside the recipe that a resumed run
@@ -249,12 +250,14 @@ func checkpointOf(path string, items []torch.Named, texts []torch.Text) (*Checkp
 		return nil, bad("missing field \"rng.cpu\"")
 	}
 	switch averages := c.Arch.Recipe.Averaging() != ""; {
-	case c.Meta.Averaged < 0:
-		return nil, bad("meta: %d averaging updates", c.Meta.Averaged)
+	case averages && c.Meta.Averaged == nil:
+		return nil, bad("meta: missing field \"averaged\" (the recipe averages the weights)")
+	case averages && *c.Meta.Averaged < 0:
+		return nil, bad("meta: field \"averaged\" is %d, not a count of updates", *c.Meta.Averaged)
 	case averages && len(c.average) == 0:
 		return nil, bad("missing field \"average.*\" (the recipe averages the weights)")
-	case !averages && (len(c.average) > 0 || c.Meta.Averaged > 0):
-		return nil, bad("averaged weights, but the recipe does not average them")
+	case !averages && (len(c.average) > 0 || c.Meta.Averaged != nil):
+		return nil, bad("averaged weights (average.*, meta field \"averaged\"), but the recipe (arch.recipe) does not average them")
 	}
 	ok = true
 	return c, nil
@@ -346,11 +349,14 @@ func requireFields(data []byte, t reflect.Type, prefix string) error {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-		// omitempty marks a field added later, whose absence means off.
-		if name == "" || name == "-" || !f.IsExported() || strings.Contains(opts, "omitempty") {
+		if name == "" || name == "-" || !f.IsExported() {
 			continue
 		}
 		raw, ok := fields[name]
+		// omitempty marks a field added later, whose absence means off (0).
+		if !ok && strings.Contains(opts, "omitempty") {
+			continue
+		}
 		if !ok || string(raw) == "null" {
 			return fmt.Errorf("missing field %q", prefix+name)
 		}
@@ -367,7 +373,7 @@ func requireFields(data []byte, t reflect.Type, prefix string) error {
 // the "model." prefix): the averaged weights once the run averages them,
 // else the trained ones. The checkpoint owns the tensors.
 func (c *Checkpoint) Weights() []torch.Named {
-	if c.Meta.Averaged > 0 {
+	if c.Meta.Averaged != nil && *c.Meta.Averaged > 0 {
 		return c.average
 	}
 	return c.model
@@ -379,5 +385,5 @@ func (c *Checkpoint) RestoreAverage(net *nn.Sequential, avg *optim.Average) erro
 	if err := nn.LoadStateDict(net, c.average); err != nil {
 		return inputf("%s: the averaged weights do not fit %s: %v", c.Path, c.Arch.Name, err)
 	}
-	return avg.SetCount(c.Meta.Averaged)
+	return avg.SetCount(*c.Meta.Averaged)
 }

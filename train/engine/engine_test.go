@@ -47,7 +47,7 @@ func TestValidateErrors(t *testing.T) {
 		{func(c *Config) { c.SWAStart = -1 }, "-swa-start"},
 		{func(c *Config) { c.SWAStart, c.EMA = 10, 0.999 }, "use one"},
 		{func(c *Config) { c.Nesterov, c.Momentum = true, 0 }, "-nesterov needs a -momentum"},
-		{func(c *Config) { c.RecomputeBN = true }, "-recompute-bn applies to averaged weights"},
+		{func(c *Config) { c.RecomputeBN, c.EMA = true, 0 }, "-recompute-bn applies to averaged weights"},
 	} {
 		c := config(t, "step3")
 		tc.change(&c)

@@ -325,8 +325,8 @@ func (s *session) recomputeBN(epoch int, dry bool) error {
 	return nil
 }
 
-// evalNet is the network evaluated and reported after epoch (0-based): the
-// averaged one once it holds an average, else the trained one.
+// evalNet is the network a run evaluates, reports and saves: the averaged
+// one once it holds an average, else the trained one.
 func (s *session) evalNet() *nn.Sequential {
 	if s.avg != nil && s.avg.Count() > 0 {
 		return s.avgNet
@@ -422,7 +422,8 @@ func (r *run) save(epochs int) error {
 	}
 	var avg *nn.Sequential
 	if r.avg != nil {
-		avg, meta.Averaged = r.avgNet, r.avg.Count()
+		n := r.avg.Count()
+		avg, meta.Averaged = r.avgNet, &n
 	}
 	return runfolder.WriteCheckpoint(filepath.Join(r.cfg.Out, CheckpointFile), meta, r.net, avg, r.opt, r.device)
 }
