@@ -100,7 +100,7 @@ func TestShortRunIsReproducibleAndWritesTheRunFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
-	if len(lines) != 3 || lines[0] != "epoch,lr,train_loss,train_acc,test_loss,test_acc,seconds,img_per_s,rss_mb,gpu_mb" || !strings.HasPrefix(lines[2], "2,0.1,") { // the recipe's lr: StepLR steps after epoch 6
+	if len(lines) != 3 || lines[0] != "epoch,lr,train_loss,train_acc,test_loss,test_acc,seconds,img_per_s,rss_mb,gpu_mb,raw_test_loss,raw_test_acc" || !strings.HasPrefix(lines[2], "2,0.1,") { // the recipe's lr: StepLR steps after epoch 6
 		t.Errorf("metrics.csv:\n%s", csv)
 	}
 	var sum map[string]any
