@@ -100,6 +100,8 @@ func TestRecipeLineCoversEveryField(t *testing.T) {
 				*p = *p*1.5 + 0.01
 			case *string:
 				*p = "constant"
+			case *bool:
+				*p = !*p
 			}
 			shown = shown || c.recipeLine() != before
 		}

@@ -116,7 +116,7 @@ func snapshot(t *testing.T, dir string) map[string][]byte {
 }
 
 func TestResumeRejectsIncompatibleCheckpoints(t *testing.T) {
-	c := shortConfig(t)
+	c := plainConfig(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	c.afterBatch = interruptAt(1, cancel)
 	if _, err := Run(ctx, c, &bytes.Buffer{}); err == nil {
@@ -153,6 +153,14 @@ func TestResumeRejectsIncompatibleCheckpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A recipe that averages the weights, on a checkpoint without them.
+	json.Unmarshal([]byte(texts[0].Value), &meta)
+	meta.Arch.Recipe.EMA = 0.999
+	js, _ = json.Marshal(meta)
+	noAverage, err := torch.SaveDict(items, []torch.Text{{Name: "meta", Value: string(js)}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, n := range items {
 		n.Tensor.Close()
 	}
@@ -168,6 +176,7 @@ func TestResumeRejectsIncompatibleCheckpoints(t *testing.T) {
 		{"missing rng", withoutRNG, nil, `missing field "rng.cpu"`},
 		{"weights only", weightsOnly, nil, `missing field "meta"`},
 		{"other arch", wrongArch, nil, "does not fit step2"},
+		{"averaging without the average", noAverage, nil, `missing field "averaged" (the recipe averages the weights)`},
 		{"-arch differs", good, func(c *Config) { c.Arch = "step1"; c.Overridden["arch"] = true }, "holds a step3 run, not step1"},
 		{"recipe change", good, func(c *Config) { c.LR = 0.5; c.Overridden["lr"] = true }, "-lr cannot change"},
 	} {
