@@ -1,6 +1,8 @@
 package models
 
 import (
+	"bytes"
+	"encoding/json"
 	"math"
 	"slices"
 	"strings"
@@ -182,5 +184,24 @@ func TestSummary(t *testing.T) {
 		if !strings.Contains(table, line) {
 			t.Errorf("table lacks %q:\n%s", line, table)
 		}
+	}
+}
+
+// Lookup hands out copies: changing the arch it returned, or decoding JSON
+// into it, leaves the registry's arch as it was.
+func TestLookupReturnsACopy(t *testing.T) {
+	a, err := Lookup("step2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := a.MarshalFile()
+	a.Layers[0].Out = 99
+	*a.Layers[0].Bias = !*a.Layers[0].Bias
+	if err := json.Unmarshal([]byte(`{"layers": [{"type": "Linear", "out": 3, "bias": true}]}`), &a); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Lookup("step2")
+	if got := b.MarshalFile(); !bytes.Equal(got, want) {
+		t.Errorf("the registry's step2 changed:\n%s", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -82,6 +83,18 @@ func Lookup(name string) (Arch, error) {
 	mu.RUnlock()
 	if !ok {
 		return Arch{}, fmt.Errorf("unknown arch %q (known: %s; or the path of an arch file)", name, strings.Join(Names(), ", "))
+	}
+	// A deep copy of the layers: a caller that changes (or decodes JSON
+	// into) the arch it got must not change the registry's.
+	a.Layers = slices.Clone(a.Layers)
+	for i := range a.Layers {
+		l := &a.Layers[i]
+		if l.Bias != nil {
+			l.Bias = new(*l.Bias)
+		}
+		if l.Affine != nil {
+			l.Affine = new(*l.Affine)
+		}
 	}
 	return a, nil
 }
