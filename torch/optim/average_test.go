@@ -43,13 +43,10 @@ func withPrefix(items []torch.Named, prefix string) []torch.Named {
 	return out
 }
 
-// testdata/average.pt holds forty SGD steps of a small net with BatchNorm and
-// the state dicts of PyTorch's AveragedModel (use_buffers=True) after an
-// update per step: an EMA with decay 0.8 (its warm-up covers the first 35
-// updates) and the equal average.
-const steps = 40
-
-func TestAverageMatchesPyTorch(t *testing.T) {
+// loadFixture reads testdata/average.pt, as a list and by name; the
+// tensors are closed when the test ends.
+func loadFixture(t *testing.T) ([]torch.Named, map[string]*torch.Tensor) {
+	t.Helper()
 	data, err := os.ReadFile("testdata/average.pt")
 	if err != nil {
 		t.Fatal(err)
@@ -58,15 +55,26 @@ func TestAverageMatchesPyTorch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		for _, n := range file {
 			n.Tensor.Close()
 		}
-	}()
+	})
 	byName := map[string]*torch.Tensor{}
 	for _, n := range file {
 		byName[n.Name] = n.Tensor
 	}
+	return file, byName
+}
+
+// testdata/average.pt holds forty SGD steps of a small net with BatchNorm and
+// the state dicts of PyTorch's AveragedModel (use_buffers=True) after an
+// update per step: an EMA with decay 0.8 (its warm-up covers the first 35
+// updates) and the equal average.
+const steps = 40
+
+func TestAverageMatchesPyTorch(t *testing.T) {
+	file, byName := loadFixture(t)
 	net, ema, swa := averageNet(t), averageNet(t), averageNet(t)
 	for _, m := range []*nn.Sequential{net, ema, swa} {
 		// Start every copy from the script's initial weights; the averages
@@ -226,29 +234,13 @@ func TestAverageWeights(t *testing.T) {
 // recomputed its BatchNorm statistics over three more batches: the
 // cumulative average of their batch statistics.
 func TestRecomputeBatchNormMatchesPyTorch(t *testing.T) {
-	data, err := os.ReadFile("testdata/average.pt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	file, err := torch.LoadTensors(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		for _, n := range file {
-			n.Tensor.Close()
-		}
-	}()
-	byName := map[string]*torch.Tensor{}
-	for _, n := range file {
-		byName[n.Name] = n.Tensor
-	}
+	file, byName := loadFixture(t)
 	net := averageNet(t)
 	if err := nn.LoadStateDict(net, withPrefix(file, "swa.")); err != nil {
 		t.Fatal(err)
 	}
 	batches := 0
-	err = nn.RecomputeBatchNorm(net, func(forward func(*torch.Tensor) error) error {
+	err := nn.RecomputeBatchNorm(net, func(forward func(*torch.Tensor) error) error {
 		for i := range 3 {
 			if err := forward(byName[fmt.Sprintf("bn%d", i)]); err != nil {
 				return err
