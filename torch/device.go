@@ -50,8 +50,23 @@ func (d Device) String() string {
 }
 
 // CUDAAvailable reports whether this libtorch was built with CUDA and sees at
-// least one GPU.
+// least one GPU. libtorch's CUDA library is loaded at start-up from the
+// folder libtorch was loaded from, where it is there: no build tag or link
+// flag is needed for CUDA.
 func CUDAAvailable() bool { return C.tt_cuda_available() != 0 }
+
+// CUDAUnavailableReason says in one line why CUDA is not available (this
+// libtorch is a CPU-only build, its CUDA library did not load, there is no
+// NVIDIA driver, the driver sees no GPU, the driver is too old for
+// libtorch's CUDA runtime), or "" when it is.
+func CUDAUnavailableReason() string {
+	why := C.tt_cuda_unavailable_reason()
+	if why == nil {
+		return ""
+	}
+	defer C.free(unsafe.Pointer(why))
+	return C.GoString(why)
+}
 
 // CUDADeviceCount is the number of GPUs libtorch sees (0 without CUDA).
 func CUDADeviceCount() int { return int(C.tt_cuda_device_count()) }
@@ -83,11 +98,7 @@ func ParseDevice(s string) (Device, error) {
 			d.Index = n
 		}
 		if !CUDAAvailable() {
-			why := "this libtorch (" + Version() + ") was built without CUDA or sees no GPU"
-			if !cudaLinked {
-				why += ", and this binary was built without -tags cuda"
-			}
-			return Device{}, fmt.Errorf("device %q: %w: %s; build with -tags cuda against a CUDA libtorch, or run the image from Dockerfile.cuda", s, ErrNoCUDA, why)
+			return Device{}, fmt.Errorf("device %q: %w: %s", s, ErrNoCUDA, CUDAUnavailableReason())
 		}
 		if count := CUDADeviceCount(); d.Index >= count {
 			return Device{}, fmt.Errorf("device %q: %w: there are %d GPUs (cuda:0 to cuda:%d)", s, ErrNoCUDA, count, count-1)

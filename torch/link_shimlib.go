@@ -12,6 +12,3 @@ package torch
 
 // #cgo LDFLAGS: -ltinydigits_shim
 import "C"
-
-// cudaLinked: the shared library links CUDA where its libtorch has it.
-const cudaLinked = true

@@ -13,6 +13,10 @@ import (
 type SGDConfig struct {
 	LR, Momentum, Dampening, WeightDecay float64
 	Nesterov                             bool
+	// LRFrom, when set, is a scalar tensor on the parameters' device that
+	// the step reads the rate from when it runs (LR is then unused), so a
+	// captured CUDA graph follows a schedule without being captured again.
+	LRFrom *Tensor
 }
 
 // SGDStep applies one step of torch.optim.SGD's update rule to params, in
@@ -41,8 +45,17 @@ func SGDStep(params, bufs []*Tensor, c SGDConfig) error {
 			}
 		}
 	}
-	err := check("sgd step", C.tt_sgd_step(&ph[0], &bh[0], C.int64_t(len(ph)), C.double(c.LR),
+	var lr C.tt_tensor
+	if c.LRFrom != nil {
+		h, err := c.LRFrom.handle()
+		if err != nil {
+			return fmt.Errorf("torch: sgd step: learning rate: %w", err)
+		}
+		lr = h
+	}
+	err := check("sgd step", C.tt_sgd_step(&ph[0], &bh[0], C.int64_t(len(ph)), C.double(c.LR), lr,
 		C.double(c.Momentum), C.double(c.Dampening), C.double(c.WeightDecay), cbool(c.Nesterov)))
+	runtime.KeepAlive(c.LRFrom)
 	// Adopt the buffers the step created, even when a later parameter failed.
 	for i := range bufs {
 		if bufs[i] == nil && bh[i] != nil {
@@ -80,11 +93,34 @@ func ZeroGrad(params []*Tensor) error {
 // average with decay d passes weight 1 − d; an equal average of k + 1
 // models, 1/(k + 1). Autograd does not record it.
 func Average(avg, src []*Tensor, weight float64) error {
+	if !(weight >= 0 && weight <= 1) {
+		return fmt.Errorf("torch: average: weight %g is not in [0, 1]", weight)
+	}
+	return average(avg, src, weight, nil)
+}
+
+// AverageFrom is Average with the weight read from weight, a scalar tensor
+// on the tensors' device, when the update runs: a captured CUDA graph then
+// follows a changing weight (an EMA's warm-up) without being captured again.
+// Integer tensors are copied.
+func AverageFrom(avg, src []*Tensor, weight *Tensor) error {
+	if weight == nil {
+		return fmt.Errorf("torch: average: no weight tensor")
+	}
+	return average(avg, src, 0, weight)
+}
+
+func average(avg, src []*Tensor, weight float64, weightFrom *Tensor) error {
 	if len(avg) != len(src) {
 		return fmt.Errorf("torch: average: %d averaged tensors for %d sources", len(avg), len(src))
 	}
-	if !(weight >= 0 && weight <= 1) {
-		return fmt.Errorf("torch: average: weight %g is not in [0, 1]", weight)
+	var wt C.tt_tensor
+	if weightFrom != nil {
+		h, err := weightFrom.handle()
+		if err != nil {
+			return fmt.Errorf("torch: average: weight: %w", err)
+		}
+		wt = h
 	}
 	if len(avg) == 0 {
 		return nil
@@ -100,7 +136,8 @@ func Average(avg, src []*Tensor, weight float64) error {
 			return fmt.Errorf("torch: average: source %d: %w", i, err)
 		}
 	}
-	err := check("average", C.tt_average(&ah[0], &sh[0], C.int64_t(len(ah)), C.double(weight)))
+	err := check("average", C.tt_average(&ah[0], &sh[0], C.int64_t(len(ah)), C.double(weight), wt))
+	runtime.KeepAlive(weightFrom)
 	runtime.KeepAlive(avg)
 	runtime.KeepAlive(src)
 	return err

@@ -17,6 +17,8 @@
 #include <stdexcept>
 
 #include <dlfcn.h>
+#include <link.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #ifdef __GLIBC__
@@ -26,33 +28,9 @@
 #include <string>
 #include <vector>
 
+#include "shim_util.h"
+
 namespace {
-
-tt_error tt_err(const char *msg) {
-  size_t n = std::strlen(msg);
-  char *s = static_cast<char *>(std::malloc(n + 1));
-  if (s != nullptr) std::memcpy(s, msg, n + 1);
-  return s;
-}
-
-// c10::Error carries a C++ backtrace in what(); Go users get libtorch's
-// message alone.
-#define TT_TRY try {
-#define TT_CATCH                                               \
-  }                                                            \
-  catch (const c10::Error &e) {                                \
-    return tt_err(e.what_without_backtrace());                 \
-  }                                                            \
-  catch (const std::exception &e) {                            \
-    return tt_err(e.what());                                   \
-  }                                                            \
-  catch (...) {                                                \
-    return tt_err("libtorch: unknown C++ exception");          \
-  }                                                            \
-  return nullptr;
-
-inline torch::Tensor &T(tt_tensor t) { return *static_cast<torch::Tensor *>(t); }
-inline tt_tensor wrap(torch::Tensor t) { return new torch::Tensor(std::move(t)); }
 
 // Every module handle is a type-erased libtorch module.
 inline torch::nn::AnyModule &M(tt_module m) {
@@ -192,7 +170,22 @@ tt_error tt_tensor_copy_from(tt_tensor t, const void *src, int dtype, int64_t n)
   auto opts = torch::TensorOptions().dtype(dtype_of(dtype));
   auto s = torch::from_blob(const_cast<void *>(src), dst.sizes(), opts);
   torch::NoGradGuard ng;
-  dst.copy_(s);
+  if (dst.is_cuda()) {
+    // Through pinned memory, without waiting: libtorch's pinned-memory
+    // cache keeps the block until the copy is done.
+    auto host = torch::empty(dst.sizes(), opts.pinned_memory(true));
+    host.copy_(s);
+    dst.copy_(host, /*non_blocking=*/true);
+  } else {
+    dst.copy_(s);
+  }
+  TT_CATCH
+}
+
+tt_error tt_tensor_fill(tt_tensor t, double v) {
+  TT_TRY
+  torch::NoGradGuard ng;
+  T(t).fill_(v);
   TT_CATCH
 }
 
@@ -440,8 +433,8 @@ tt_error tt_module_named(tt_module m, int kind, char **names, tt_tensor **tensor
 // ---- optimizer ----
 
 tt_error tt_sgd_step(tt_tensor *params, tt_tensor *bufs, int64_t n, double lr,
-                     double momentum, double dampening, double weight_decay,
-                     int nesterov) {
+                     tt_tensor lr_t, double momentum, double dampening,
+                     double weight_decay, int nesterov) {
   TT_TRY
   // The update rule of torch.optim.SGD (single-tensor path).
   torch::NoGradGuard ng;
@@ -460,7 +453,13 @@ tt_error tt_sgd_step(tt_tensor *params, tt_tensor *bufs, int64_t n, double lr,
       auto &buf = T(bufs[i]);
       d_p = nesterov ? d_p.add(buf, momentum) : buf;
     }
-    p.add_(d_p, -lr);
+    if (lr_t != nullptr) {
+      // The rate read from a device scalar when the step runs: a captured
+      // CUDA graph replays with whatever rate the tensor holds then.
+      p.addcmul_(d_p, T(lr_t), -1);
+    } else {
+      p.add_(d_p, -lr);
+    }
   }
   TT_CATCH
 }
@@ -471,14 +470,17 @@ tt_error tt_zero_grad(tt_tensor *params, int64_t n) {
   TT_CATCH
 }
 
-tt_error tt_average(tt_tensor *avg, tt_tensor *src, int64_t n, double weight) {
+tt_error tt_average(tt_tensor *avg, tt_tensor *src, int64_t n, double weight,
+                    tt_tensor weight_t) {
   TT_TRY
   torch::NoGradGuard ng;
   for (int64_t i = 0; i < n; i++) {
     auto &a = T(avg[i]);
     const auto &s = T(src[i]);
-    if (weight == 1 || !a.is_floating_point()) {
+    if (!a.is_floating_point() || (weight_t == nullptr && weight == 1)) {
       a.copy_(s);
+    } else if (weight_t != nullptr) {
+      a.lerp_(s, T(weight_t));
     } else {
       a.lerp_(s, weight);
     }
@@ -637,6 +639,8 @@ typedef int (*cu_device_total_mem_fn)(size_t *, int);
 typedef int (*cu_ctx_get_current_fn)(void **);
 typedef int (*cu_ctx_get_device_fn)(int *);
 typedef int (*cu_mem_get_info_fn)(size_t *, size_t *);
+typedef int (*cu_device_get_count_fn)(int *);
+typedef int (*cu_get_error_string_fn)(int, const char **);
 
 struct CudaDriver {
   cu_init_fn init = nullptr;
@@ -646,6 +650,10 @@ struct CudaDriver {
   cu_ctx_get_current_fn ctx_get_current = nullptr;
   cu_ctx_get_device_fn ctx_get_device = nullptr;
   cu_mem_get_info_fn mem_get_info = nullptr;
+  cu_device_get_count_fn device_get_count = nullptr;
+  cu_get_error_string_fn get_error_string = nullptr;
+  bool found = false;   // libcuda.so.1 loaded
+  int init_result = -1; // cuInit's CUresult
   bool ok = false;
 };
 
@@ -661,8 +669,12 @@ const CudaDriver &cuda_driver() {
     d.ctx_get_current = reinterpret_cast<cu_ctx_get_current_fn>(dlsym(h, "cuCtxGetCurrent"));
     d.ctx_get_device = reinterpret_cast<cu_ctx_get_device_fn>(dlsym(h, "cuCtxGetDevice"));
     d.mem_get_info = reinterpret_cast<cu_mem_get_info_fn>(dlsym(h, "cuMemGetInfo_v2"));
+    d.device_get_count = reinterpret_cast<cu_device_get_count_fn>(dlsym(h, "cuDeviceGetCount"));
+    d.get_error_string = reinterpret_cast<cu_get_error_string_fn>(dlsym(h, "cuGetErrorString"));
+    d.found = true;
+    if (d.init != nullptr) d.init_result = d.init(0);
     d.ok = d.init && d.device_get && d.device_get_name && d.device_total_mem &&
-           d.ctx_get_current && d.ctx_get_device && d.mem_get_info && d.init(0) == 0;
+           d.ctx_get_current && d.ctx_get_device && d.mem_get_info && d.init_result == 0;
     return d;
   }();
   return d;
@@ -718,6 +730,115 @@ tt_error tt_cuda_memory(int device_index, int64_t *used, int64_t *total) {
   }
   *total = static_cast<int64_t>(total_b);
   TT_CATCH
+}
+
+// ---- libtorch's CUDA backend, loaded at start-up ----
+
+// libtorch registers its CUDA backend (the CUDA hooks, the kernels, the
+// allocator) from static initialisers in libtorch_cuda, a library nothing
+// names by symbol, so a binary linked with --as-needed drops it and CUDA
+// reports unavailable. The constructor below loads it from the folder
+// libtorch_cpu was loaded from, when it is there, before anything can ask
+// libtorch about CUDA: libtorch answers that question once per process
+// (getCUDAHooks() caches its first answer). One build of the binary thus
+// serves a CPU libtorch and a CUDA one; where the binary links libtorch_cuda
+// already (CUDA graphs, see shim_graph.cc), the load is a no-op.
+namespace {
+struct CudaBackend {
+  std::string cpu_lib;  // libtorch_cpu's path as loaded ("" when not found)
+  std::string cuda_lib; // where libtorch_cuda is (or would be)
+  bool present = false; // that file exists
+  bool loaded = false;  // libtorch_cuda is in the process
+  std::string error;    // dlopen's message when loading failed
+  void *handle = nullptr;
+};
+
+CudaBackend &cuda_backend() {
+  static CudaBackend b;
+  return b;
+}
+
+int find_libtorch_cpu(struct dl_phdr_info *info, size_t, void *data) {
+  if (info->dlpi_name == nullptr) return 0;
+  std::string path(info->dlpi_name);
+  auto slash = path.rfind('/');
+  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (base.rfind("libtorch_cpu.so", 0) != 0) return 0;
+  *static_cast<std::string *>(data) = path;
+  return 1;
+}
+
+__attribute__((constructor)) void load_cuda_backend() {
+  CudaBackend &b = cuda_backend();
+  dl_iterate_phdr(find_libtorch_cpu, &b.cpu_lib);
+  if (b.cpu_lib.empty()) {
+    b.error = "libtorch_cpu is not among the loaded libraries";
+    return;
+  }
+  // libtorch_cpu.so.2.6 -> libtorch_cuda.so.2.6: the same version suffix,
+  // for Debian's packages; the zip and PyTorch's wheel have none.
+  auto slash = b.cpu_lib.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : b.cpu_lib.substr(0, slash);
+  std::string base = slash == std::string::npos ? b.cpu_lib : b.cpu_lib.substr(slash + 1);
+  b.cuda_lib = dir + "/libtorch_cuda" + base.substr(std::strlen("libtorch_cpu"));
+  if ((b.handle = dlopen(b.cuda_lib.c_str(), RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD)) != nullptr) {
+    b.present = b.loaded = true;
+    return;
+  }
+  if (access(b.cuda_lib.c_str(), F_OK) != 0) return;
+  b.present = true;
+  if ((b.handle = dlopen(b.cuda_lib.c_str(), RTLD_NOW | RTLD_GLOBAL)) != nullptr) {
+    b.loaded = true;
+  } else {
+    const char *e = dlerror();
+    b.error = e != nullptr ? e : "dlopen failed";
+  }
+}
+
+std::string cuda_driver_error(const CudaDriver &d, int code) {
+  const char *s = nullptr;
+  if (d.get_error_string != nullptr && d.get_error_string(code, &s) == 0 && s != nullptr) return s;
+  return "CUresult " + std::to_string(code);
+}
+
+// Why CUDA is not available, in one line; "" when it is.
+std::string cuda_unavailable_reason() {
+  const CudaBackend &b = cuda_backend();
+  std::string version = TORCH_VERSION;
+  if (b.cpu_lib.empty()) return "libtorch " + version + ": " + b.error;
+  if (!b.present)
+    return "libtorch " + version + " (" + b.cpu_lib + ") is a CPU-only build: there is no " +
+           b.cuda_lib.substr(b.cuda_lib.rfind('/') + 1) + " beside it";
+  if (!b.loaded) return "libtorch " + version + "'s CUDA library did not load: " + b.error;
+  bool available = false;
+  try { available = torch::cuda::is_available(); } catch (...) {}
+  if (available) return "";
+  const CudaDriver &d = cuda_driver();
+  if (!d.found) return "no NVIDIA driver: libcuda.so.1 is not on this machine";
+  if (d.init_result != 0)
+    return "the NVIDIA driver does not start: " + cuda_driver_error(d, d.init_result);
+  int count = 0;
+  if (d.device_get_count != nullptr && d.device_get_count(&count) == 0 && count == 0)
+    return "the NVIDIA driver sees no GPU";
+  // The driver works but libtorch's CUDA runtime refuses it: ask the runtime.
+  typedef int (*count_fn)(int *);
+  typedef const char *(*string_fn)(int);
+  auto rt_count = reinterpret_cast<count_fn>(dlsym(b.handle, "cudaGetDeviceCount"));
+  auto rt_string = reinterpret_cast<string_fn>(dlsym(b.handle, "cudaGetErrorString"));
+  if (rt_count != nullptr && rt_string != nullptr) {
+    int n = 0;
+    int code = rt_count(&n);
+    if (code != 0) return std::string("libtorch's CUDA runtime: ") + rt_string(code);
+  }
+  return "libtorch " + version + " has CUDA and the driver sees " + std::to_string(count) +
+         " GPU(s), but libtorch reports none usable";
+}
+}  // namespace
+
+char *tt_cuda_unavailable_reason(void) {
+  std::string why;
+  try { why = cuda_unavailable_reason(); } catch (const std::exception &e) { why = e.what(); }
+  return why.empty() ? nullptr : tt_err(why.c_str());
 }
 
 // ---- classifier tally ----

@@ -65,9 +65,12 @@ tt_error tt_tensor_zeros(const int64_t *shape, int ndim, int dtype,
  * into dst, which holds n elements. */
 tt_error tt_tensor_copy_to(tt_tensor t, int dtype, void *dst, int64_t n);
 /* Overwrites the tensor's elements in place from host data (n elements of
- * dtype), outside autograd. */
+ * dtype), outside autograd. A GPU tensor is written through pinned memory
+ * without waiting for the copy. */
 tt_error tt_tensor_copy_from(tt_tensor t, const void *src, int dtype,
                              int64_t n);
+/* Sets every element to v, in place, outside autograd. */
+tt_error tt_tensor_fill(tt_tensor t, double v);
 /* Copies src's values into dst in place (shapes must match), outside autograd;
  * src may live on another device or have another dtype. */
 tt_error tt_tensor_assign(tt_tensor dst, tt_tensor src);
@@ -140,18 +143,22 @@ tt_error tt_batchnorm_cumulative(tt_module m, int cumulative, double momentum);
 /* One SGD step over n parameters, with PyTorch's update rule. bufs holds one
  * momentum buffer handle per parameter (NULL before the first step; the step
  * creates it and stores the new handle). Parameters without a gradient are
- * skipped. */
+ * skipped. With lr_t (a scalar tensor on the parameters' device) the rate is
+ * read from it when the step runs, not taken from lr: a captured CUDA graph
+ * replays with the rate the tensor holds then. */
 tt_error tt_sgd_step(tt_tensor *params, tt_tensor *bufs, int64_t n, double lr,
-                     double momentum, double dampening, double weight_decay,
-                     int nesterov);
+                     tt_tensor lr_t, double momentum, double dampening,
+                     double weight_decay, int nesterov);
 /* Sets every parameter's gradient to none (PyTorch's zero_grad default). */
 tt_error tt_zero_grad(tt_tensor *params, int64_t n);
 /* Moves each of n averaged tensors toward its source, in place and without
  * autograd: avg += weight * (src - avg) for floating-point tensors (weight 1
  * copies exactly), a plain copy for integer ones (BatchNorm's
  * num_batches_tracked). An EMA with decay d passes weight 1 - d; an equal
- * average of k + 1 models passes 1 / (k + 1). */
-tt_error tt_average(tt_tensor *avg, tt_tensor *src, int64_t n, double weight);
+ * average of k + 1 models passes 1 / (k + 1). With weight_t (a scalar tensor on
+ * the tensors' device) the weight is read from it when the update runs. */
+tt_error tt_average(tt_tensor *avg, tt_tensor *src, int64_t n, double weight,
+                    tt_tensor weight_t);
 
 /* ---- serialization (PyTorch's torch.save format) ---- */
 /* Pickles a dict into a malloc'd buffer (*data, *len): n tensor entries
@@ -190,6 +197,32 @@ tt_error tt_synchronize(int device_type, int device_index);
  * thread's context. Errors where there is no driver. */
 tt_error tt_cuda_device_name(int device_index, char **name);
 tt_error tt_cuda_memory(int device_index, int64_t *used, int64_t *total);
+/* Why CUDA is unavailable, in one line (a malloc'd message: no CUDA
+ * libtorch, its CUDA library did not load, no driver, no GPU, a driver
+ * too old for the runtime), or NULL when it is available. libtorch_cuda
+ * is loaded at start-up from libtorch_cpu's folder when it is there. */
+char *tt_cuda_unavailable_reason(void);
+
+/* ---- CUDA graphs ---- */
+/* A captured CUDA graph (shim_graph.cc). Capture and replay need a binary
+ * compiled against CUDA's headers with TINYDIGITS_CUDA_GRAPHS defined and
+ * linked with libtorch_cuda (third_party/install-libtorch.sh sets that up);
+ * other builds answer with a message saying so. */
+typedef void *tt_graph;
+/* Why this build cannot capture CUDA graphs (malloc'd), or NULL when it can. */
+char *tt_cuda_graphs_unsupported(void);
+tt_error tt_graph_new(tt_graph *out);
+/* Starts capturing the calling thread's work on GPU device_index: a side
+ * stream becomes this thread's current stream (capture needs one), capture
+ * mode is thread-local, and memory comes from the graph's private pool.
+ * Everything queued before is waited for first. */
+tt_error tt_graph_capture_begin(tt_graph g, int device_index);
+/* Ends the capture, restores the thread's stream and instantiates the graph.
+ * On error the capture is abandoned and the graph cannot be replayed. */
+tt_error tt_graph_capture_end(tt_graph g);
+/* Launches the captured work on the current stream, without waiting. */
+tt_error tt_graph_replay(tt_graph g);
+void tt_graph_free(tt_graph g);
 
 /* ---- classifier tally ---- */
 /* Adds a batch to device-side running sums: loss_sum (float64 scalar) +=

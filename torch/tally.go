@@ -56,8 +56,20 @@ func (t *Tally) Read() (loss float64, correct int, err error) {
 	return loss, int(c), err
 }
 
-// Close frees the tally's tensors.
+// Zero sets both sums back to zero, in place (the tensors stay the same, so
+// a captured CUDA graph that adds to them keeps working).
+func (t *Tally) Zero() error {
+	if err := t.loss.Fill(0); err != nil {
+		return err
+	}
+	return t.correct.Fill(0)
+}
+
+// Close frees the tally's tensors (nil is fine).
 func (t *Tally) Close() {
+	if t == nil {
+		return
+	}
 	t.loss.Close()
 	t.correct.Close()
 }

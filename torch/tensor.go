@@ -154,7 +154,9 @@ func (t *Tensor) Int64s() ([]int64, error) { return values[int64](t) }
 func (t *Tensor) Uint8s() ([]uint8, error) { return values[uint8](t) }
 
 // CopyFrom overwrites the tensor's elements in place with data (converted to
-// the tensor's type), outside autograd. len(data) must equal NumEl.
+// the tensor's type), outside autograd. len(data) must equal NumEl. A GPU
+// tensor is written through pinned memory, and the call does not wait for
+// the copy.
 func CopyFrom[E Element](t *Tensor, data []E) error {
 	h, err := t.handle()
 	if err != nil {
@@ -166,6 +168,18 @@ func CopyFrom[E Element](t *Tensor, data []E) error {
 	}
 	err = check("copy from slice", C.tt_tensor_copy_from(h, ptr, C.int(dtypeOf[E]()), C.int64_t(len(data))))
 	runtime.KeepAlive(data)
+	runtime.KeepAlive(t)
+	return err
+}
+
+// Fill sets every element of t to v, in place, outside autograd. On a GPU it
+// queues the work and does not wait.
+func (t *Tensor) Fill(v float64) error {
+	h, err := t.handle()
+	if err != nil {
+		return err
+	}
+	err = check("fill", C.tt_tensor_fill(h, C.double(v)))
 	runtime.KeepAlive(t)
 	return err
 }

@@ -25,9 +25,10 @@ import (
 // decay 0 it is the equal average of every update so far (stochastic weight
 // averaging, SWA): avg += (current − avg)/(n + 1).
 type Average struct {
-	decay    float64
-	avg, src []*torch.Tensor
-	n        int64 // updates so far (AveragedModel's n_averaged)
+	decay      float64
+	avg, src   []*torch.Tensor
+	n          int64         // updates so far (AveragedModel's n_averaged)
+	weightFrom *torch.Tensor // where updates read their weight, when set
 }
 
 // NewAverage averages src's weights into avg, a network of the same layout
@@ -70,12 +71,47 @@ func (m *Average) Weight() float64 {
 // Update averages the source network's current weights in, in one native
 // call on their device.
 func (m *Average) Update() error {
-	if err := torch.Average(m.avg, m.src, m.Weight()); err != nil {
+	if m.weightFrom != nil {
+		if err := m.Prepare(); err != nil {
+			return err
+		}
+		if err := m.Apply(); err != nil {
+			return err
+		}
+	} else if err := torch.Average(m.avg, m.src, m.Weight()); err != nil {
 		return err
 	}
 	m.n++
 	return nil
 }
+
+// ReadWeightFrom makes updates read their weight from t, a scalar tensor on
+// the nets' device (nil: back to a plain number), so that an update captured
+// into a CUDA graph follows the EMA's warm-up on every replay. Update then
+// does Prepare, Apply and the count; a graph's step does Prepare before each
+// replay, Apply inside the capture and Counted after. The average does not
+// own t.
+func (m *Average) ReadWeightFrom(t *torch.Tensor) { m.weightFrom = t }
+
+// Prepare writes the next update's weight into the weight tensor.
+func (m *Average) Prepare() error {
+	if m.weightFrom == nil {
+		return fmt.Errorf("average: no weight tensor (ReadWeightFrom)")
+	}
+	return m.weightFrom.Fill(m.Weight())
+}
+
+// Apply averages with the weight the weight tensor holds when the work runs;
+// it does not count the update (Counted does).
+func (m *Average) Apply() error {
+	if m.weightFrom == nil {
+		return fmt.Errorf("average: no weight tensor (ReadWeightFrom)")
+	}
+	return torch.AverageFrom(m.avg, m.src, m.weightFrom)
+}
+
+// Counted records an update that Apply queued (or a graph replayed).
+func (m *Average) Counted() { m.n++ }
 
 // Count is the number of updates so far.
 func (m *Average) Count() int64 { return m.n }

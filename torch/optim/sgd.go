@@ -31,6 +31,7 @@ type SGD struct {
 	cfg    SGDConfig
 	params []*torch.Tensor
 	bufs   []*torch.Tensor // momentum buffers, nil until the first step
+	lrFrom *torch.Tensor   // where steps read the rate, when set
 }
 
 // NewSGD makes an optimizer over params (e.g. nn.Parameters(model)).
@@ -55,15 +56,37 @@ func (o *SGD) ZeroGrad() error { return torch.ZeroGrad(o.params) }
 func (o *SGD) Step() error {
 	return torch.SGDStep(o.params, o.bufs, torch.SGDConfig{
 		LR: o.cfg.LR, Momentum: o.cfg.Momentum, Dampening: o.cfg.Dampening,
-		WeightDecay: o.cfg.WeightDecay, Nesterov: o.cfg.Nesterov,
+		WeightDecay: o.cfg.WeightDecay, Nesterov: o.cfg.Nesterov, LRFrom: o.lrFrom,
 	})
 }
 
 // LR is the current learning rate.
 func (o *SGD) LR() float64 { return o.cfg.LR }
 
-// SetLR changes the learning rate for the following steps.
-func (o *SGD) SetLR(lr float64) { o.cfg.LR = lr }
+// SetLR changes the learning rate for the following steps (and writes it to
+// the rate tensor, when steps read it from one).
+func (o *SGD) SetLR(lr float64) error {
+	if lr == o.cfg.LR {
+		return nil
+	}
+	o.cfg.LR = lr
+	if o.lrFrom != nil {
+		return o.lrFrom.Fill(lr)
+	}
+	return nil
+}
+
+// ReadLRFrom makes the following steps read the rate from t, a scalar tensor
+// on the parameters' device that SetLR keeps up to date (nil: back to the
+// plain rate). A step captured into a CUDA graph then follows the schedule
+// on every replay. The optimizer does not own t.
+func (o *SGD) ReadLRFrom(t *torch.Tensor) error {
+	o.lrFrom = t
+	if t != nil {
+		return t.Fill(o.cfg.LR)
+	}
+	return nil
+}
 
 // Config returns the hyperparameters in use.
 func (o *SGD) Config() SGDConfig { return o.cfg }

@@ -68,6 +68,7 @@ func newOptions(c *engine.Config, evalPath *string) *options {
 	g := group("Model and device")
 	g.StringVar(&c.Arch, "arch", c.Arch, "architecture: "+strings.Join(models.Names(), ", ")+", or the path of an arch file (JSON; -export-arch writes one)")
 	g.StringVar(&c.Device, "device", c.Device, "cpu, cuda, cuda:N, or auto (CUDA when this libtorch has it, else the CPU)")
+	g.BoolVar(&c.CUDAGraphs, "cuda-graphs", c.CUDAGraphs, "on a GPU, capture the training step as a CUDA graph and replay it (--cuda-graphs=false launches every kernel)")
 	g.IntVar(&c.Threads, "threads", c.Threads, fmt.Sprintf("libtorch threads (default: the cores, at most %d: more stop helping these small convolutions)", engine.MaxDefaultThreads))
 
 	g = group("Recipe")

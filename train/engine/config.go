@@ -32,6 +32,9 @@ type Config struct {
 	Seed          uint64
 	Threads       int // libtorch intra-op threads
 	Workers       int // data pipeline goroutines
+	// CUDAGraphs captures the training step as a CUDA graph on a GPU and
+	// replays it (where the build can; see torch.CUDAGraphsUnsupported).
+	CUDAGraphs bool
 
 	DataDir string // MNIST folder; "" = the bundled files
 	Subset  int    // train on the first Subset images only (0 = all)
@@ -135,6 +138,7 @@ func DefaultConfig(arch string) (Config, error) {
 		Seed:          1,
 		Threads:       DefaultThreads(),
 		Workers:       1,
+		CUDAGraphs:    true,
 		Out:           filepath.Join("runs", a.Name),
 		LogInterval:   100,
 		SaveModel:     true,

@@ -159,6 +159,9 @@ type session struct {
 	trainLoader, testLoader *transforms.Loader
 	sched                   optim.Schedule
 	st                      *stepper
+	// graphs says why a GPU run with -cuda-graphs trains eagerly ("" when
+	// it captures its step, or off the GPU).
+	graphs string
 }
 
 // newSession checks cfg and builds a session on the calling goroutine,
@@ -249,6 +252,16 @@ func newSession(cfg Config, resumed bool, beforeBuild func() error) (*session, e
 	if cfg.EMA > 0 {
 		s.st.ema = s.avg
 	}
+	if s.device.IsCUDA() {
+		s.st.cacheEval = true
+		if cfg.CUDAGraphs && !cfg.DryRun {
+			if s.graphs = torch.CUDAGraphsUnsupported(); s.graphs == "" {
+				if s.st.graph, err = newGraphStep(s.st, cfg.BatchSize, mnist.Cols, mnist.Rows, false); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 	ok = true
 	return s, nil
 }
@@ -335,6 +348,9 @@ func (s *session) evalNet() *nn.Sequential {
 }
 
 func (s *session) close() {
+	if s.st != nil {
+		s.st.close()
+	}
 	if s.avgNet != nil {
 		s.avgNet.Close()
 	}
@@ -397,6 +413,16 @@ func (r *run) announce(ck *runfolder.Checkpoint) error {
 		}
 	}
 	banner(r.out, cfg, r.arch, r.res, r.ds, r.device, r.train.Len(), r.eval.Len(), r.testBatch)
+	if r.device.IsCUDA() && !cfg.DryRun {
+		switch {
+		case !cfg.CUDAGraphs:
+			fmt.Fprintf(r.out, "CUDA graphs: off%s: every kernel is launched from the host\n", cfg.mark("cuda-graphs"))
+		case r.graphs != "":
+			fmt.Fprintf(r.out, "CUDA graphs: off: %s\n", r.graphs)
+		default:
+			fmt.Fprintf(r.out, "CUDA graphs: the training step at batch %d is captured after %d eager steps and replayed; smaller batches run eagerly\n", cfg.BatchSize, graphWarmup)
+		}
+	}
 	switch {
 	case ck != nil && r.first >= cfg.Epochs:
 		fmt.Fprintf(r.out, "finishing %s: its checkpoint holds the last epoch (%d of %d); writing the model, the pictures and the summary\n", cfg.Out, r.first, cfg.Epochs)
@@ -446,7 +472,9 @@ func (r *run) epochs(ctx context.Context) error {
 	cfg := r.cfg
 	for epoch := r.first; epoch < cfg.Epochs; epoch++ {
 		lr := r.sched.LR(cfg.LR, epoch)
-		r.opt.SetLR(lr)
+		if err := r.opt.SetLR(lr); err != nil {
+			return err
+		}
 		prog := newProgress(r.out, cfg, epoch, r.train.Len(), r.trainLoader.NumBatches())
 		t0 := time.Now()
 		tr, err := r.st.trainEpoch(ctx, r.trainLoader, epoch, lr, cfg.DryRun, prog)

@@ -29,9 +29,40 @@ type stepper struct {
 	// smoothing is the training loss's label smoothing (0: plain NLL).
 	smoothing float64
 	// ema, when set, averages the weights in after every step.
-	ema      *optim.Average
-	hook     func(epoch, batch int, s *stepper)
-	evalHook func(batch int)
+	ema *optim.Average
+	// graph, when set, replays the full-size training step as a CUDA graph.
+	graph *graphStep
+	// acc is the training tally, kept for the whole run (a captured step
+	// adds to the same tensors every replay) and zeroed at each epoch.
+	acc *torch.Tally
+	// cacheEval keeps the evaluation batches on the device after the first
+	// evaluation (a GPU's: the set never changes, so later evaluations are
+	// forward passes alone); evalCache holds them.
+	cacheEval bool
+	evalCache []evalInput
+	hook      func(epoch, batch int, s *stepper)
+	evalHook  func(batch int)
+}
+
+// evalInput is one evaluation batch on the device.
+type evalInput struct {
+	x, y   *torch.Tensor
+	labels []uint8
+}
+
+// close frees what the stepper made on the device.
+func (s *stepper) close() {
+	if s.graph != nil {
+		s.graph.close(s)
+		s.graph = nil
+	}
+	s.acc.Close()
+	s.acc = nil
+	for _, in := range s.evalCache {
+		in.x.Close()
+		in.y.Close()
+	}
+	s.evalCache = nil
 }
 
 // perEpoch reports a per-batch schedule's rate at each epoch's first step,
@@ -158,11 +189,15 @@ func (s *stepper) trainEpoch(ctx context.Context, l *transforms.Loader, epoch in
 	it := l.Epoch(epoch)
 	defer it.Close()
 	var t tally
-	acc, err := torch.NewTally(s.device)
-	if err != nil {
+	if s.acc == nil {
+		var err error
+		if s.acc, err = torch.NewTally(s.device); err != nil {
+			return t, err
+		}
+	} else if err := s.acc.Zero(); err != nil {
 		return t, err
 	}
-	defer acc.Close()
+	acc := s.acc
 	every, batches := max(1, s.every), l.NumBatches()
 	for {
 		if err := ctx.Err(); err != nil {
@@ -175,9 +210,17 @@ func (s *stepper) trainEpoch(ctx context.Context, l *transforms.Loader, epoch in
 		read := (b.Index+1)%every == 0 || b.Index+1 == batches || dry
 		if s.lrAt != nil {
 			lr = s.lrAt(epoch*batches + b.Index)
-			s.opt.SetLR(lr)
+			if err := s.opt.SetLR(lr); err != nil {
+				return t, err
+			}
 		}
-		loss, err := s.step(b, acc, read)
+		var loss float64
+		var err error
+		if s.graph != nil {
+			loss, err = s.graph.step(s, b, acc, read)
+		} else {
+			loss, err = s.step(b, acc, read)
+		}
 		if err != nil {
 			var nf *errNotFinite
 			if errors.As(err, &nf) {
@@ -265,30 +308,70 @@ func (s *stepper) evaluate(ctx context.Context, net *nn.Sequential, l *transform
 		}
 	}()
 	err := torch.NoGrad(func() error {
+		forward := func(index int, in evalInput) error {
+			out, err := net.Infer(in.x)
+			if err != nil {
+				return fmt.Errorf("evaluation: %w", err)
+			}
+			loss, err := torch.NLLLoss(out, in.y, torch.ReduceSum)
+			if err != nil {
+				out.Close()
+				return fmt.Errorf("evaluation: %w", err)
+			}
+			queued = append(queued, pending{out, loss, in.labels})
+			if s.evalHook != nil {
+				s.evalHook(index)
+			}
+			return nil
+		}
+		if s.evalCache != nil && !dry {
+			for i, in := range s.evalCache {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if err := forward(i, in); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
 		it := l.Epoch(0)
 		defer it.Close()
+		var cache []evalInput // kept on the device when complete
+		defer func() {
+			for _, c := range cache {
+				c.x.Close()
+				c.y.Close()
+			}
+		}()
 		for {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			b, ok := it.Next()
 			if !ok {
+				if s.cacheEval && !dry {
+					s.evalCache, cache = cache, nil
+				}
 				return nil
 			}
-			out, loss, err := s.evalBatch(net, b)
+			x, y, err := toDevice(b, s.device)
 			if err != nil {
 				return fmt.Errorf("evaluation: %w", err)
 			}
-			labels := make([]uint8, b.N)
-			for i := range labels {
-				labels[i] = uint8(b.Y[i])
+			in := evalInput{x: x, y: y, labels: make([]uint8, b.N)}
+			for i := range in.labels {
+				in.labels[i] = uint8(b.Y[i])
 			}
-			queued = append(queued, pending{out, loss, labels})
-			if s.evalHook != nil {
-				s.evalHook(b.Index)
+			err = forward(b.Index, in)
+			if s.cacheEval && !dry && err == nil {
+				cache = append(cache, in)
+			} else {
+				x.Close()
+				y.Close()
 			}
-			if dry {
-				return nil
+			if err != nil || dry {
+				return err
 			}
 		}
 	})
@@ -314,27 +397,6 @@ func (s *stepper) evaluate(ctx context.Context, net *nn.Sequential, l *transform
 		}
 	}
 	return t, d, nil
-}
-
-// evalBatch runs one batch forward and queues its summed loss; the caller
-// closes both tensors.
-func (s *stepper) evalBatch(net *nn.Sequential, b *transforms.Batch) (out, loss *torch.Tensor, err error) {
-	x, y, err := toDevice(b, s.device)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer x.Close()
-	defer y.Close()
-	out, err = net.Infer(x)
-	if err != nil {
-		return nil, nil, err
-	}
-	loss, err = torch.NLLLoss(out, y, torch.ReduceSum)
-	if err != nil {
-		out.Close()
-		return nil, nil, err
-	}
-	return out, loss, nil
 }
 
 // add records a batch's predictions from its log-probabilities.
