@@ -2,6 +2,8 @@ package torch_test
 
 import (
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -150,5 +152,44 @@ func TestRNGStateOnDevices(t *testing.T) {
 		if string(a) != string(b) {
 			t.Errorf("%v: state changed by a set/get round trip", d)
 		}
+	}
+}
+
+// Where the libtorch this process loaded has no libtorch_cuda beside its
+// libtorch_cpu (found from /proc/self/maps, not from the shim), the reason
+// CUDA is unavailable says it is a CPU-only build, naming both libraries.
+func TestCUDAUnavailableReasonNamesACPUOnlyLibtorch(t *testing.T) {
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Skip("no /proc/self/maps:", err)
+	}
+	cpu := ""
+	for _, line := range strings.Split(string(maps), "\n") {
+		if f := strings.Fields(line); len(f) >= 6 && strings.HasPrefix(filepath.Base(f[5]), "libtorch_cpu.so") {
+			cpu = f[5]
+			break
+		}
+	}
+	if cpu == "" {
+		t.Fatal("libtorch_cpu is not mapped into this process")
+	}
+	siblings, _ := filepath.Glob(filepath.Join(filepath.Dir(cpu), "libtorch_cuda.so*"))
+	if len(siblings) > 0 {
+		t.Skipf("this libtorch has CUDA (%v)", siblings)
+	}
+	why := torch.CUDAUnavailableReason()
+	if !strings.Contains(why, "CPU-only") || !strings.Contains(why, "libtorch_cpu.so") || !strings.Contains(why, "libtorch_cuda.so") {
+		t.Errorf("CUDAUnavailableReason() = %q; want it to name libtorch_cpu (%s) a CPU-only build, without libtorch_cuda", why, cpu)
+	}
+}
+
+// Without CUDA graphs in the build, making a graph fails with the reason.
+func TestGraphWithoutSupport(t *testing.T) {
+	why := torch.CUDAGraphsUnsupported()
+	if why == "" {
+		t.Skip("this build captures CUDA graphs")
+	}
+	if g, err := torch.NewGraph(); err == nil || !strings.Contains(err.Error(), why) {
+		t.Errorf("NewGraph() = %v, %v; want the error %q", g, err, why)
 	}
 }

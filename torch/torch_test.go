@@ -310,9 +310,13 @@ func TestParseDevice(t *testing.T) {
 		if torch.CUDADeviceCount() != 0 {
 			t.Errorf("no CUDA but %d devices", torch.CUDADeviceCount())
 		}
+		why := torch.CUDAUnavailableReason()
+		if why == "" || strings.Contains(why, "\n") {
+			t.Errorf("CUDAUnavailableReason() = %q without CUDA", why)
+		}
 		for _, s := range []string{"cuda", "cuda:0", "cuda:3"} {
 			_, err := torch.ParseDevice(s)
-			if !errors.Is(err, torch.ErrNoCUDA) || !strings.Contains(err.Error(), "Dockerfile.cuda") {
+			if !errors.Is(err, torch.ErrNoCUDA) || !strings.Contains(err.Error(), why) {
 				t.Errorf("ParseDevice(%q) without CUDA: %v", s, err)
 			}
 		}

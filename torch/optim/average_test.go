@@ -74,6 +74,14 @@ func loadFixture(t *testing.T) ([]torch.Named, map[string]*torch.Tensor) {
 const steps = 40
 
 func TestAverageMatchesPyTorch(t *testing.T) {
+	t.Run("numbers", func(t *testing.T) { averageMatchesPyTorch(t, false) })
+	// The rate and the averages' weights read from scalar tensors, as a
+	// step captured into a CUDA graph reads them: Prepare writes the
+	// weight, Apply averages, Counted counts.
+	t.Run("tensors", func(t *testing.T) { averageMatchesPyTorch(t, true) })
+}
+
+func averageMatchesPyTorch(t *testing.T, tensors bool) {
 	file, byName := loadFixture(t)
 	net, ema, swa := averageNet(t), averageNet(t), averageNet(t)
 	for _, m := range []*nn.Sequential{net, ema, swa} {
@@ -95,6 +103,30 @@ func TestAverageMatchesPyTorch(t *testing.T) {
 	s, err := optim.NewAverage(swa, net, 0)
 	if err != nil {
 		t.Fatal(err)
+	}
+	update := func(a *optim.Average) error { return a.Update() }
+	if tensors {
+		var scalars []*torch.Tensor
+		for range 3 {
+			v, _ := torch.FromSlice([]float32{-7})
+			defer v.Close()
+			scalars = append(scalars, v)
+		}
+		if err := opt.ReadLRFrom(scalars[0]); err != nil {
+			t.Fatal(err)
+		}
+		e.ReadWeightFrom(scalars[1])
+		s.ReadWeightFrom(scalars[2])
+		update = func(a *optim.Average) error {
+			if err := a.Prepare(); err != nil {
+				return err
+			}
+			if err := a.Apply(); err != nil {
+				return err
+			}
+			a.Counted()
+			return nil
+		}
 	}
 	net.Train(true)
 	for i := range steps {
@@ -121,10 +153,10 @@ func TestAverageMatchesPyTorch(t *testing.T) {
 		if err := opt.Step(); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.Update(); err != nil {
+		if err := update(e); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Update(); err != nil {
+		if err := update(s); err != nil {
 			t.Fatal(err)
 		}
 	}

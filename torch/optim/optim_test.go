@@ -22,84 +22,109 @@ func TestSGDStepsByHand(t *testing.T) {
 		{"dampening", optim.SGDConfig{LR: 0.05, Momentum: 0.5, Dampening: 0.3}},
 		{"nesterov", optim.SGDConfig{LR: 0.1, Momentum: 0.9, WeightDecay: 0.01, Nesterov: true}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			lin, err := nn.New(nn.Linear{In: 2, Out: 1, NoBias: true})
-			if err != nil {
-				t.Fatal(err)
+		for _, fromTensor := range []bool{false, true} {
+			name := tc.name
+			if fromTensor {
+				name += "/rate-tensor"
 			}
-			defer lin.Close()
-			w := lin.NamedParameters()[0].Tensor
-			p := []float64{1, -2}
-			torch.CopyFrom(w, p)
-			x, _ := torch.FromSlice([]float32{float32(c[0]), float32(c[1])}, 1, 2)
-			defer x.Close()
-			opt, err := optim.NewSGD(nn.Parameters(lin), tc.cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer opt.Close()
+			t.Run(name, func(t *testing.T) { sgdByHand(t, c, tc.cfg, fromTensor) })
+		}
+	}
+}
 
-			// The update of torch.optim.SGD, written out.
-			k := tc.cfg
-			var buf []float64
-			for step := range 3 {
-				if err := opt.ZeroGrad(); err != nil {
-					t.Fatal(err)
-				}
-				out, err := lin.Forward(x)
-				if err != nil {
-					t.Fatal(err)
-				}
-				loss, _ := out.Sum()
-				if err := loss.Backward(); err != nil {
-					t.Fatal(err)
-				}
-				out.Close()
-				loss.Close()
-				if err := opt.Step(); err != nil {
-					t.Fatal(err)
-				}
-				for i := range p {
-					g := c[i] + k.WeightDecay*p[i]
-					if k.Momentum != 0 {
-						if buf == nil {
-							buf = make([]float64, len(p))
-						}
-						if step == 0 {
-							buf[i] = g
-						} else {
-							buf[i] = k.Momentum*buf[i] + (1-k.Dampening)*g
-						}
-						if k.Nesterov {
-							g += k.Momentum * buf[i]
-						} else {
-							g = buf[i]
-						}
-					}
-					p[i] -= k.LR * g
-				}
-				got, _ := w.Float64s()
-				for i := range p {
-					if math.Abs(got[i]-p[i]) > 1e-5 {
-						t.Fatalf("step %d: w = %v, want %v", step+1, got, p)
-					}
-				}
-			}
-			if k.Momentum != 0 {
-				b, _ := opt.MomentumBuffers()[0].Float64s()
-				for i := range buf {
-					if math.Abs(b[i]-buf[i]) > 1e-5 {
-						t.Errorf("momentum buffer = %v, want %v", b, buf)
-					}
-				}
-			}
-			if err := opt.ZeroGrad(); err != nil {
+// sgdByHand runs three steps of SGD on the Linear of TestSGDStepsByHand and
+// follows them by hand. With fromTensor the steps read the rate from a
+// scalar tensor (as a captured CUDA graph does), and the rate is halved
+// before the third step through SetLR, which must reach the tensor.
+func sgdByHand(t *testing.T, c []float64, cfg optim.SGDConfig, fromTensor bool) {
+	lin, err := nn.New(nn.Linear{In: 2, Out: 1, NoBias: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lin.Close()
+	w := lin.NamedParameters()[0].Tensor
+	p := []float64{1, -2}
+	torch.CopyFrom(w, p)
+	x, _ := torch.FromSlice([]float32{float32(c[0]), float32(c[1])}, 1, 2)
+	defer x.Close()
+	opt, err := optim.NewSGD(nn.Parameters(lin), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opt.Close()
+	if fromTensor {
+		lr, _ := torch.FromSlice([]float32{123}) // overwritten by ReadLRFrom
+		defer lr.Close()
+		if err := opt.ReadLRFrom(lr); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The update of torch.optim.SGD, written out.
+	k := cfg
+	var buf []float64
+	for step := range 3 {
+		if fromTensor && step == 2 {
+			k.LR /= 2
+			if err := opt.SetLR(k.LR); err != nil {
 				t.Fatal(err)
 			}
-			if g, _ := w.Grad(); g != nil {
-				t.Error("ZeroGrad left a gradient")
+		}
+		if err := opt.ZeroGrad(); err != nil {
+			t.Fatal(err)
+		}
+		out, err := lin.Forward(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		loss, _ := out.Sum()
+		if err := loss.Backward(); err != nil {
+			t.Fatal(err)
+		}
+		out.Close()
+		loss.Close()
+		if err := opt.Step(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range p {
+			g := c[i] + k.WeightDecay*p[i]
+			if k.Momentum != 0 {
+				if buf == nil {
+					buf = make([]float64, len(p))
+				}
+				if step == 0 {
+					buf[i] = g
+				} else {
+					buf[i] = k.Momentum*buf[i] + (1-k.Dampening)*g
+				}
+				if k.Nesterov {
+					g += k.Momentum * buf[i]
+				} else {
+					g = buf[i]
+				}
 			}
-		})
+			p[i] -= k.LR * g
+		}
+		got, _ := w.Float64s()
+		for i := range p {
+			if math.Abs(got[i]-p[i]) > 1e-5 {
+				t.Fatalf("step %d: w = %v, want %v", step+1, got, p)
+			}
+		}
+	}
+	if k.Momentum != 0 {
+		b, _ := opt.MomentumBuffers()[0].Float64s()
+		for i := range buf {
+			if math.Abs(b[i]-buf[i]) > 1e-5 {
+				t.Errorf("momentum buffer = %v, want %v", b, buf)
+			}
+		}
+	}
+	if err := opt.ZeroGrad(); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := w.Grad(); g != nil {
+		t.Error("ZeroGrad left a gradient")
 	}
 }
 

@@ -75,6 +75,10 @@ type Config struct {
 	// afterEvalBatch after every evaluation batch is queued.
 	afterBatch     func(epoch, batch int, s *stepper)
 	afterEvalBatch func(batch int)
+	// emulateGraphs (tests) trains through the CUDA graph step on any
+	// device, running its body eagerly where a GPU would replay it, and
+	// keeps the evaluation set on the device as a GPU run does.
+	emulateGraphs bool
 }
 
 // The run folder's types and files, from package runfolder.

@@ -252,7 +252,13 @@ func newSession(cfg Config, resumed bool, beforeBuild func() error) (*session, e
 	if cfg.EMA > 0 {
 		s.st.ema = s.avg
 	}
-	if s.device.IsCUDA() {
+	switch {
+	case cfg.emulateGraphs:
+		s.st.cacheEval = true
+		if s.st.graph, err = newGraphStep(s.st, cfg.BatchSize, mnist.Cols, mnist.Rows, true); err != nil {
+			return nil, err
+		}
+	case s.device.IsCUDA():
 		s.st.cacheEval = true
 		if cfg.CUDAGraphs && !cfg.DryRun {
 			if s.graphs = torch.CUDAGraphsUnsupported(); s.graphs == "" {
