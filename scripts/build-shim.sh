@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds torch/shim.cc on its own into OUTDIR/libtinydigits_shim.so, for Go
+# Builds torch/shim.cc and torch/shim_graph.cc on their own into
+# OUTDIR/libtinydigits_shim.so, for Go
 # binaries built with -tags shimlib (see torch/link_shimlib.go): the binary
 # names only this library, which in turn names the libtorch it was built
 # against. No Go toolchain is needed here.
@@ -13,8 +14,12 @@
 #                       has include/ (pip wheels do; Debian's python3-torch
 #                       does not)
 #   Debian's libtorch-dev (/usr/include, the default library path)
-# Where that libtorch has CUDA (lib/libtorch_cuda.so), the library links it
-# with --no-as-needed, as the cuda build tag does.
+# Where that libtorch has CUDA (libtorch_cuda.so beside libtorch) and CUDA's
+# headers are found (cuda_runtime_api.h in $CUDA_HOME, /usr/local/cuda,
+# /usr/include or the nvidia-* Python packages beside PyTorch), the library
+# is built with CUDA graphs (-DTINYDIGITS_CUDA_GRAPHS) and links
+# libtorch_cuda; otherwise the shim loads libtorch_cuda at start-up and the
+# GPU trains eagerly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,16 +54,24 @@ else
 fi
 
 cuda=()
+what="without CUDA"
 if [ -f "$libdir/libtorch_cuda.so" ]; then
-  # As the cuda build tag does: keep libtorch_cuda, which registers libtorch's
-  # CUDA backend from static initialisers that nothing names.
-  cuda=(-Wl,--no-as-needed -ltorch_cuda -lc10_cuda -Wl,--as-needed)
+  what="with CUDA, loaded at start-up; no CUDA graphs (no cuda_runtime_api.h found)"
+  site=$(dirname "${TORCH_DIR:-/nonexistent}")
+  for d in "${CUDA_HOME:+$CUDA_HOME/include}" "${CUDA_PATH:+$CUDA_PATH/include}" /usr/local/cuda/include /usr/include \
+    $(ls -d "$site"/nvidia/cuda_runtime/include "$site"/nvidia/cu*/include 2>/dev/null); do
+    if [ -n "$d" ] && [ -f "$d/cuda_runtime_api.h" ]; then
+      cuda=(-I"$d" -DTINYDIGITS_CUDA_GRAPHS -ltorch_cuda -lc10_cuda)
+      what="with CUDA and CUDA graphs (CUDA headers from $d)"
+      break
+    fi
+  done
 fi
 
-say "building $out/libtinydigits_shim.so against $where${cuda:+ with CUDA}"
+say "building $out/libtinydigits_shim.so against $where, $what"
 build() {
   g++ "-std=$1" -O2 -fPIC -shared -Wno-deprecated-declarations "${abi[@]}" "${inc[@]}" \
-    -o "$out/libtinydigits_shim.so" torch/shim.cc "${lib[@]}" "${cuda[@]}" -ltorch -ltorch_cpu -lc10 -ldl
+    -o "$out/libtinydigits_shim.so" torch/shim.cc torch/shim_graph.cc "${lib[@]}" "${cuda[@]}" -ltorch -ltorch_cpu -lc10 -ldl
 }
 # C++17 as the Go build uses; a libtorch whose headers need a newer standard
 # gets C++20.

@@ -2,9 +2,10 @@
 # The test command: installs what the tests need on a fresh Debian machine
 # (libtorch through third_party/, and Debian's python3-torch, the same
 # libtorch 1.13, for the PyTorch round trip), then checks formatting, vets,
-# runs staticcheck, checks that torch/shim.cc also compiles against
-# libtorch 2.x (scripts/check-libtorch2.sh, skipped with a message where
-# Debian's trixie archive cannot be reached), and runs every test under the
+# runs staticcheck, checks that the shim also compiles against libtorch 2.x,
+# CPU and CUDA with its CUDA graph code (scripts/check-libtorch2.sh, skipped
+# with a message where Debian's trixie archive cannot be reached), and runs
+# every test under the
 # race detector: the fuzz tests run their seed corpus, and the PyTorch round
 # trip must run, not skip.
 #

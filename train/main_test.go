@@ -66,8 +66,9 @@ func TestCommand(t *testing.T) {
 		}
 	}
 	if !torch.CUDAAvailable() {
+		// The exact command, untagged: one line saying why, exit 2.
 		_, errOut, code := runCmd("-arch", "step2", "-device", "cuda")
-		if code != 2 || !strings.Contains(errOut, "Dockerfile.cuda") {
+		if code != 2 || !strings.Contains(errOut, torch.CUDAUnavailableReason()) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 			t.Errorf("-device cuda without CUDA: exit %d, %q", code, errOut)
 		}
 	}
