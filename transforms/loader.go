@@ -27,6 +27,10 @@ type LoaderConfig struct {
 	Transform Transform
 	// Workers is the number of goroutines that prepare a batch (default 1).
 	Workers int
+	// Prefetch is how many batches are prepared ahead of the one in use
+	// (default 1). More smooths out a consumer as fast as the pipeline,
+	// such as a GPU replaying a captured step.
+	Prefetch int
 	// W and H are the image size (default 28×28).
 	W, H int
 }
@@ -44,9 +48,9 @@ type Batch struct {
 // Shape is the shape of X: [N, 1, H, W].
 func (b *Batch) Shape() []int64 { return []int64{int64(b.N), 1, int64(b.H), int64(b.W)} }
 
-// Loader cuts a Source into batches, epoch after epoch. Its two batch
-// buffers are reused from one epoch to the next (an epoch started while
-// another is still open gets buffers of its own).
+// Loader cuts a Source into batches, epoch after epoch. Its batch buffers
+// (1 + Prefetch) are reused from one epoch to the next (an epoch started
+// while another is still open gets buffers of its own).
 type Loader struct {
 	src   Source
 	cfg   LoaderConfig
@@ -61,11 +65,16 @@ func NewLoader(src Source, cfg LoaderConfig) (*Loader, error) {
 	if cfg.Workers == 0 {
 		cfg.Workers = 1
 	}
+	if cfg.Prefetch == 0 {
+		cfg.Prefetch = 1
+	}
 	switch {
 	case cfg.BatchSize < 1:
 		return nil, fmt.Errorf("loader: batch size must be at least 1, got %d", cfg.BatchSize)
 	case cfg.Workers < 1:
 		return nil, fmt.Errorf("loader: workers must be at least 1, got %d", cfg.Workers)
+	case cfg.Prefetch < 1:
+		return nil, fmt.Errorf("loader: prefetch must be at least 1, got %d", cfg.Prefetch)
 	case cfg.W < 1 || cfg.H < 1:
 		return nil, fmt.Errorf("loader: image size %d×%d", cfg.W, cfg.H)
 	case src.Len() == 0:
@@ -73,7 +82,7 @@ func NewLoader(src Source, cfg LoaderConfig) (*Loader, error) {
 	case len(src.Image(0)) != cfg.W*cfg.H:
 		return nil, fmt.Errorf("loader: images hold %d bytes, want %d×%d", len(src.Image(0)), cfg.W, cfg.H)
 	}
-	return &Loader{src: src, cfg: cfg, spare: make(chan *Batch, 2)}, nil
+	return &Loader{src: src, cfg: cfg, spare: make(chan *Batch, 1+cfg.Prefetch)}, nil
 }
 
 // buffer takes a spare batch buffer, or makes one.
@@ -124,12 +133,13 @@ func mix(a, b uint64) uint64 {
 // stopping early.
 func (l *Loader) Epoch(epoch int) *Iter {
 	it := &Iter{
-		ready:  make(chan *Batch, 1),
-		free:   make(chan *Batch, 2),
+		ready:  make(chan *Batch, l.cfg.Prefetch),
+		free:   make(chan *Batch, 1+l.cfg.Prefetch),
 		done:   make(chan struct{}),
 		loader: l,
+		bufs:   make([]*Batch, 1+l.cfg.Prefetch),
 	}
-	// Two buffers: one the caller trains on, one being prepared.
+	// One buffer the caller trains on, the others prepared ahead.
 	for i := range it.bufs {
 		it.bufs[i] = l.buffer()
 		it.free <- it.bufs[i]
@@ -148,7 +158,7 @@ type Iter struct {
 	cur    *Batch
 	once   sync.Once
 	loader *Loader
-	bufs   [2]*Batch
+	bufs   []*Batch
 	closed bool
 }
 

@@ -114,7 +114,8 @@ func TestLoaderShuffle(t *testing.T) {
 	}
 }
 
-// The same seed gives the same augmented batches, with any number of workers.
+// The same seed gives the same augmented batches, with any number of
+// workers and batches prepared ahead.
 func TestLoaderAugmentationIsReproducible(t *testing.T) {
 	ds, err := loadMNIST()
 	if err != nil {
@@ -122,18 +123,21 @@ func TestLoaderAugmentationIsReproducible(t *testing.T) {
 	}
 	src := ds.Train.Subset(300)
 	aug := Compose{RandomRotation{Degrees: 7}, MNISTNormalize}
-	run := func(workers int, seed uint64) [][]float32 {
-		l, err := NewLoader(src, LoaderConfig{BatchSize: 64, Shuffle: true, Seed: seed, Transform: aug, Workers: workers})
+	run := func(workers, prefetch int, seed uint64) [][]float32 {
+		l, err := NewLoader(src, LoaderConfig{BatchSize: 64, Shuffle: true, Seed: seed, Transform: aug, Workers: workers, Prefetch: prefetch})
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, _, xs := collect(t, l, 3)
 		return xs
 	}
-	a, b, c := run(1, 9), run(3, 9), run(1, 10)
+	a, b, c, d := run(1, 1, 9), run(3, 1, 9), run(1, 1, 10), run(2, 4, 9)
 	for i := range a {
 		if !slices.Equal(a[i], b[i]) {
 			t.Fatalf("batch %d differs between 1 and 3 workers", i)
+		}
+		if !slices.Equal(a[i], d[i]) {
+			t.Fatalf("batch %d differs between 1 worker and 2 workers with 4 batches ahead", i)
 		}
 	}
 	if slices.Equal(a[0], c[0]) {
@@ -170,7 +174,7 @@ func TestLoaderStopsEarly(t *testing.T) {
 }
 
 func TestLoaderRejectsBadConfig(t *testing.T) {
-	for _, cfg := range []LoaderConfig{{BatchSize: 0}, {BatchSize: 4, Workers: -1}, {BatchSize: 4, W: 10, H: 10}} {
+	for _, cfg := range []LoaderConfig{{BatchSize: 0}, {BatchSize: 4, Workers: -1}, {BatchSize: 4, Prefetch: -2}, {BatchSize: 4, W: 10, H: 10}} {
 		if _, err := NewLoader(ramps(5), cfg); err == nil {
 			t.Errorf("%+v accepted", cfg)
 		}
@@ -240,22 +244,25 @@ func TestRotationGrid(t *testing.T) {
 }
 
 // BenchmarkPipeline measures the data pipeline alone: shuffled MNIST
-// training batches of 64, ToTensor, (rotation), Normalize, one worker.
+// training batches of 64, ToTensor, (rotation), Normalize; one worker, and
+// the GPU run's setting (train/engine: 2 workers, 4 batches ahead).
 func BenchmarkPipeline(b *testing.B) {
 	ds, err := loadMNIST()
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, bc := range []struct {
-		name string
-		tf   Transform
+		name              string
+		tf                Transform
+		workers, prefetch int
 	}{
-		{"rotate", Compose{RandomRotation{Degrees: 7}, MNISTNormalize}},
-		{"rotate-bilinear", Compose{RandomRotation{Degrees: 7, Interpolation: Bilinear}, MNISTNormalize}},
-		{"plain", MNISTNormalize},
+		{"rotate", Compose{RandomRotation{Degrees: 7}, MNISTNormalize}, 1, 1},
+		{"rotate-gpu-setting", Compose{RandomRotation{Degrees: 7}, MNISTNormalize}, 2, 4},
+		{"rotate-bilinear", Compose{RandomRotation{Degrees: 7, Interpolation: Bilinear}, MNISTNormalize}, 1, 1},
+		{"plain", MNISTNormalize, 1, 1},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			l, err := NewLoader(ds.Train, LoaderConfig{BatchSize: 64, Shuffle: true, Seed: 1, Transform: bc.tf})
+			l, err := NewLoader(ds.Train, LoaderConfig{BatchSize: 64, Shuffle: true, Seed: 1, Transform: bc.tf, Workers: bc.workers, Prefetch: bc.prefetch})
 			if err != nil {
 				b.Fatal(err)
 			}
