@@ -54,6 +54,7 @@ else
 fi
 
 cuda=()
+cudalib=()
 what="without CUDA"
 if [ -f "$libdir/libtorch_cuda.so" ]; then
   what="with CUDA, loaded at start-up; no CUDA graphs (no cuda_runtime_api.h found)"
@@ -61,7 +62,8 @@ if [ -f "$libdir/libtorch_cuda.so" ]; then
   for d in "${CUDA_HOME:+$CUDA_HOME/include}" "${CUDA_PATH:+$CUDA_PATH/include}" /usr/local/cuda/include /usr/include \
     $(ls -d "$site"/nvidia/cuda_runtime/include "$site"/nvidia/cu*/include 2>/dev/null); do
     if [ -n "$d" ] && [ -f "$d/cuda_runtime_api.h" ]; then
-      cuda=(-I"$d" -DTINYDIGITS_CUDA_GRAPHS -ltorch_cuda -lc10_cuda)
+      cuda=(-I"$d" -DTINYDIGITS_CUDA_GRAPHS)
+      cudalib=(-ltorch_cuda -lc10_cuda)
       what="with CUDA and CUDA graphs (CUDA headers from $d)"
       break
     fi
@@ -69,9 +71,18 @@ if [ -f "$libdir/libtorch_cuda.so" ]; then
 fi
 
 say "building $out/libtinydigits_shim.so against $where, $what"
-build() {
-  g++ "-std=$1" -O2 -fPIC -shared -Wno-deprecated-declarations "${abi[@]}" "${inc[@]}" \
-    -o "$out/libtinydigits_shim.so" torch/shim.cc torch/shim_graph.cc "${lib[@]}" "${cuda[@]}" -ltorch -ltorch_cpu -lc10 -ldl
+build() { # the two files compile side by side, then link
+  local pids=() f ok=1
+  for f in shim shim_graph; do
+    g++ "-std=$1" -O2 -fPIC -c -Wno-deprecated-declarations "${abi[@]}" "${inc[@]}" "${cuda[@]}" \
+      -o "$out/$f.o" "torch/$f.cc" &
+    pids+=($!)
+  done
+  for f in "${pids[@]}"; do wait "$f" || ok=0; done
+  [ "$ok" = 1 ] || return 1
+  g++ -shared -o "$out/libtinydigits_shim.so" "$out/shim.o" "$out/shim_graph.o" \
+    "${lib[@]}" "${cudalib[@]}" -ltorch -ltorch_cpu -lc10 -ldl
+  rm -f "$out/shim.o" "$out/shim_graph.o"
 }
 # C++17 as the Go build uses; a libtorch whose headers need a newer standard
 # gets C++20.

@@ -11,16 +11,21 @@
 # into build/gpu/ (about 35 MB), which travels with the working tree.
 #
 # On the GPU machine the check builds the shim against PyTorch's own
-# libtorch (scripts/build-shim.sh), then:
+# libtorch (scripts/build-shim.sh: with CUDA graphs where CUDA's headers are
+# found), then:
 #   1. runs the torch package's device tests on the GPU,
-#   2. trains step3 for its 15 epochs with -device cuda,
-#   3. evaluates that run's model.pt on the CPU (a GPU-saved file must load
-#      anywhere and give the same count),
-#   4. trains step3 for 1 epoch on the CPU for comparison,
-#   5. times the seed's PyTorch loop (scripts/bench/seed.py) on the same GPU,
+#   2. trains step3 for its 15 epochs with -device cuda, as the command is
+#      written (CUDA graphs on),
+#   3. trains it again with -cuda-graphs=false (every kernel launched from
+#      the host),
+#   4. evaluates the graph run's model.pt on the CPU (a GPU-saved file must
+#      load anywhere and give the same count),
+#   5. trains step3 for 1 epoch on the CPU for comparison,
+#   6. times the seed's PyTorch loop (scripts/bench/seed.py) on the same GPU,
 #      900 batches of 64 after 20 warm-up batches, for a Go/Python ratio,
-# and prints a table of accuracy, epoch time, img/s and GPU memory, also
-# written to $OUT/gpu-check.md (OUT defaults to runs/gpu-check).
+# and prints a table of accuracy, epoch time, img/s and GPU memory for each
+# path, each run's wall time (training and the 15 evaluations), and the
+# ratios, also written to $OUT/gpu-check.md (OUT defaults to runs/gpu-check).
 # GPU_CHECK_DEVICE and GPU_CHECK_EPOCHS (cuda, 15) let the script rehearse
 # on a machine without a GPU (GPU_CHECK_DEVICE=cpu GPU_CHECK_EPOCHS=1).
 set -euo pipefail
@@ -77,20 +82,39 @@ bin=$PWD/$build/bin
 device=${GPU_CHECK_DEVICE:-cuda}
 epochs=${GPU_CHECK_EPOCHS:-15}
 
-say "1/5 device tests"
+say "1/6 device tests"
 (cd torch && "$bin/torch.test" -test.v -test.count=1 \
-  -test.run 'TestFromSliceOn|TestTally|TestDeviceHelpers|TestRNGStateOnDevices|TestParseDevice') | tee "$out/device-tests.txt"
+  -test.run 'TestFromSliceOn|TestTally|TestDeviceHelpers|TestRNGStateOnDevices|TestParseDevice|TestGraph|TestCUDAUnavailable') | tee "$out/device-tests.txt" || true
 
-say "2/5 step3 on $device, $epochs epochs"
-"$bin/train" -arch step3 -device "$device" -epochs "$epochs" -out "$out/step3-cuda" -overwrite -quiet | tee "$out/step3-cuda.txt"
+# train NAME FLAGS...: step3 on $device into $out/NAME, timed from outside
+train() {
+  local name=$1 t0 t1
+  shift
+  say "step3 on $device, $epochs epochs: $name"
+  t0=$(date +%s.%N)
+  if "$bin/train" -arch step3 -device "$device" -epochs "$epochs" -out "$out/$name" -overwrite -quiet "$@" >"$out/$name.txt" 2>&1; then
+    t1=$(date +%s.%N)
+    echo "$t0 $t1" | awk '{ printf "%.1f\n", $2 - $1 }' >"$out/$name.wall"
+  else
+    say "the $name run failed:"
+    tail -n 5 "$out/$name.txt" >&2
+  fi
+  cat "$out/$name.txt"
+}
+say "2/6"
+train step3-graphs
+say "3/6"
+train step3-eager -cuda-graphs=false
 
-say "3/5 the GPU run's model.pt, evaluated on the CPU"
-"$bin/train" -eval "$out/step3-cuda/model.pt" -device cpu | tee "$out/eval-cpu.txt"
+say "4/6 the GPU run's model.pt, evaluated on the CPU"
+model="$out/step3-graphs/model.pt"
+[ -f "$model" ] || model="$out/step3-eager/model.pt"
+"$bin/train" -eval "$model" -device cpu | tee "$out/eval-cpu.txt" || true
 
-say "4/5 step3 on the CPU, 1 epoch"
-"$bin/train" -arch step3 -device cpu -epochs 1 -out "$out/step3-cpu" -overwrite -quiet | tee "$out/step3-cpu.txt"
+say "5/6 step3 on the CPU, 1 epoch"
+"$bin/train" -arch step3 -device cpu -epochs 1 -out "$out/step3-cpu" -overwrite -quiet | tee "$out/step3-cpu.txt" || true
 
-say "5/5 the seed's PyTorch loop on $device"
+say "6/6 the seed's PyTorch loop on $device"
 py=none
 ref=$(mktemp -d)
 mkdir -p "$ref/MNIST/raw"
@@ -104,19 +128,32 @@ fi
 rm -rf "$ref"
 
 table() { # metrics.csv → markdown rows
-  awk -F, -v dev="$2" 'NR > 1 { printf "| %s | %d | %.2f | %.2f | %.1f | %.0f | %.0f |\n", dev, $1, $4, $6, $7, $8, $10 }' "$1"
+  [ -f "$1" ] || return 0
+  awk -F, -v dev="$2" 'NR > 1 { printf "| %s | %d | %.2f | %.2f | %.2f | %.0f | %.0f |\n", dev, $1, $4, $6, $7, $8, $10 }' "$1"
 }
+mean_ips() { # mean img/s of epochs 2.. (the first includes capture and warm-up)
+  [ -f "$1" ] || { echo none; return; }
+  awk -F, -v first="$first" 'NR > first { s += $8; n++ } END { if (n) printf "%.0f", s / n; else print "none" }' "$1"
+}
+first=$((epochs > 1 ? 2 : 1))
+log "$(grep -m1 '^CUDA graphs' "$out/step3-graphs.txt" 2>/dev/null || echo "CUDA graphs: (no line: see step3-graphs.txt)")"
 log ""
-log "| device | epoch | train acc % | test acc % | seconds | img/s | GPU MB in use |"
+log "| run | epoch | train acc % | test acc % | seconds | img/s | GPU MB in use |"
 log "|---|---|---|---|---|---|---|"
-table "$out/step3-cuda/metrics.csv" "$device" | tee -a "$report"
+table "$out/step3-graphs/metrics.csv" "$device, graphs" | tee -a "$report"
+table "$out/step3-eager/metrics.csv" "$device, eager" | tee -a "$report"
 table "$out/step3-cpu/metrics.csv" "cpu ($(nproc) threads)" | tee -a "$report"
 log ""
-log "$(grep -E '^(best|last|[0-9,]+ parameters)' "$out/step3-cuda.txt" | sed "s/^/$device: /")"
-log "CPU evaluation of the GPU-trained model.pt: $(grep '^accuracy' "$out/eval-cpu.txt")"
-first=$((epochs > 1 ? 2 : 1))
-go_ips=$(awk -F, -v first="$first" 'NR > first { s += $8; n++ } END { if (n) printf "%.0f", s / n }' "$out/step3-cuda/metrics.csv")
+for run in step3-graphs step3-eager; do
+  [ -f "$out/$run.txt" ] || continue
+  log "$run: $(grep -E '^(best|last)' "$out/$run.txt" | tr '\n' ' ')"
+  log "$run: wall time $(cat "$out/$run.wall" 2>/dev/null || echo '?') s for the process (start-up, $epochs epochs and their evaluations, files); summary.json: $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%.1f s, sum of training epochs %.1f s" % (r["wall_seconds"], sum(e["seconds"] for e in r["epochs"])))' "$out/$run/summary.json" 2>/dev/null || echo '?')"
+done
+log "CPU evaluation of the GPU-trained model.pt: $(grep '^accuracy' "$out/eval-cpu.txt" 2>/dev/null || echo '?')"
+g=$(mean_ips "$out/step3-graphs/metrics.csv")
+e=$(mean_ips "$out/step3-eager/metrics.csv")
 loader="no loader worker processes"
 [ "$device" = cpu ] || loader="1 loader worker, pinned memory"
-log "training img/s on $device, mean of epochs $first-$epochs: Go $go_ips; the seed's PyTorch loop (batch 64, $loader): $py"
+log "training img/s on $device, mean of epochs $first-$epochs: Go with graphs $g, Go eager $e; the seed's PyTorch loop (batch 64, $loader): $py"
+log "ratios: graphs/eager $(awk -v a="$g" -v b="$e" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "?" }'), graphs/PyTorch $(awk -v a="$g" -v b="$py" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.1f", a / b; else print "?" }')"
 say "wrote $report"
