@@ -48,9 +48,11 @@ func NewGraph() (*Graph, error) {
 // Capture records the libtorch work f queues on GPU device d instead of
 // running it. The goroutine stays on its OS thread for the capture (libtorch's
 // current stream is per thread); f must queue work on d only, must not read
-// results back to the host, and must not free tensors it did not make. On
-// error, f's or the capture's, the graph cannot be replayed. Nothing runs
-// until Replay.
+// results back to the host, and must not free tensors it did not make. Run
+// f's work eagerly at least once before, on the same OS thread (lock it with
+// runtime.LockOSThread): libtorch makes its cuBLAS and cuDNN handles per
+// thread on first use, and making one during a capture fails. On error, f's
+// or the capture's, the graph cannot be replayed. Nothing runs until Replay.
 func (g *Graph) Capture(d Device, f func() error) error {
 	if g.h == nil || g.capturing {
 		return ErrGraphState

@@ -23,7 +23,9 @@ const graphWarmup = 3
 // so schedules need no new capture; dropout draws from libtorch's graph-safe
 // CUDA generator and BatchNorm updates its running statistics inside the
 // graph. A smaller batch (an epoch's last) and the warm-up steps run
-// eagerly: they update the same tensors in place.
+// eagerly: they update the same tensors in place. The warm-up and the
+// capture run on the run's locked OS thread, where libtorch keeps the cuBLAS
+// and cuDNN handles the capture needs.
 //
 // With emulate set the step is never captured: each "replay" runs the
 // captured body eagerly on the same static tensors. That is how the CPU
@@ -162,8 +164,17 @@ func (g *graphStep) body(s *stepper, acc *torch.Tally) error {
 	if err != nil {
 		return err
 	}
+	defer loss.Close()
+	// The step's loss is read back from a detached copy: keeping the loss
+	// itself would keep the captured autograd graph alive, and with it the
+	// parameters' gradient accumulators bound to the capture stream, which
+	// the eager steps reuse.
+	kept, err := loss.Clone()
+	if err != nil {
+		return err
+	}
 	g.loss.Close()
-	g.loss = loss
+	g.loss = kept
 	if err := acc.Add(loss, out, g.y, g.batch); err != nil {
 		return err
 	}
