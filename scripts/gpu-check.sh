@@ -72,10 +72,13 @@ log "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), 
 log "PyTorch: $(python3 -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda)' 2>/dev/null || echo unknown)"
 log ""
 
-if ! bash scripts/build-shim.sh "$build/lib"; then
+if ! bash scripts/build-shim.sh "$build/lib" 2> >(tee "$out/build-shim.txt" >&2); then
   cp "$build/lib/build-shim.log" "$out/" 2>/dev/null || true
-  die "the shim did not build against this machine's libtorch (C++17 errors in $out/build-shim.log)"
+  die "the shim did not build against this machine's libtorch (errors in $out/build-shim.log)"
 fi
+cp "$build/lib/build-shim.log" "$out/" 2>/dev/null || true
+sleep 1 # the tee above finishes writing
+log "shim: $(grep -h '^build-shim: ok' "$out/build-shim.txt" | sed 's/^build-shim: ok: //' || echo '?')"
 export LD_LIBRARY_PATH="$PWD/$build/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export TINYDIGITS_DATA="$PWD/$build/data"
 bin=$PWD/$build/bin

@@ -1,8 +1,9 @@
 //go:build !shimlib
 
-// shim.cc: the only C++ in tinydigits. It implements shim.h over libtorch's
-// C++ API. Every entry point that can fail runs inside TT_TRY/TT_CATCH, so no
-// C++ exception ever crosses into Go: it becomes a malloc'd message instead.
+// shim.cc: with shim_graph.cc (CUDA graphs), the only C++ in tinydigits. It
+// implements shim.h over libtorch's C++ API. Every entry point that can fail
+// runs inside TT_TRY/TT_CATCH (shim_util.h), so no C++ exception ever crosses
+// into Go: it becomes a malloc'd message instead.
 
 #include "shim.h"
 
