@@ -15,7 +15,7 @@
 #                       does not)
 #   Debian's libtorch-dev (/usr/include, the default library path)
 # Where that libtorch has CUDA (libtorch_cuda.so beside libtorch) and CUDA's
-# headers are found (cuda_runtime_api.h in $CUDA_HOME, /usr/local/cuda,
+# headers are found (third_party/cuda-headers.sh: $CUDA_HOME, /usr/local/cuda,
 # /usr/include or the nvidia-* Python packages beside PyTorch), the library
 # is built with CUDA graphs (-DTINYDIGITS_CUDA_GRAPHS) and links
 # libtorch_cuda; otherwise the shim loads libtorch_cuda at start-up and the
@@ -58,16 +58,13 @@ cudalib=()
 what="without CUDA"
 if [ -f "$libdir/libtorch_cuda.so" ]; then
   what="with CUDA, loaded at start-up; no CUDA graphs (no cuda_runtime_api.h found)"
-  site=$(dirname "${TORCH_DIR:-/nonexistent}")
-  for d in "${CUDA_HOME:+$CUDA_HOME/include}" "${CUDA_PATH:+$CUDA_PATH/include}" /usr/local/cuda/include /usr/include \
-    $(ls -d "$site"/nvidia/cuda_runtime/include "$site"/nvidia/cu*/include 2>/dev/null); do
-    if [ -n "$d" ] && [ -f "$d/cuda_runtime_api.h" ]; then
-      cuda=(-I"$d" -DTINYDIGITS_CUDA_GRAPHS)
-      cudalib=(-ltorch_cuda -lc10_cuda)
-      what="with CUDA and CUDA graphs (CUDA headers from $d)"
-      break
-    fi
-  done
+  site=""
+  [ -z "${TORCH_DIR:-}" ] || site=$(dirname "$TORCH_DIR")
+  if d=$(bash third_party/cuda-headers.sh "$site"); then
+    cuda=(-I"$d" -DTINYDIGITS_CUDA_GRAPHS)
+    cudalib=(-ltorch_cuda -lc10_cuda)
+    what="with CUDA and CUDA graphs (CUDA headers from $d)"
+  fi
 fi
 
 say "building $out/libtinydigits_shim.so against $where, $what"

@@ -17,8 +17,9 @@
 # CUDA needs no build flag: the binary loads libtorch_cuda at start-up from
 # the folder libtorch_cpu came from. CUDA graphs (train's -cuda-graphs) also
 # need CUDA's own headers at build time: where the libtorch has CUDA and
-# cuda_runtime_api.h is found ($CUDA_HOME, /usr/local/cuda, /usr/include, or
-# the nvidia-* Python packages beside PyTorch), the exports also define
+# cuda_runtime_api.h is found (third_party/cuda-headers.sh: $CUDA_HOME,
+# /usr/local/cuda, /usr/include, or the nvidia-* Python packages beside
+# PyTorch), the exports also define
 # TINYDIGITS_CUDA_GRAPHS, add that include folder and link libtorch_cuda and
 # libc10_cuda. Where it is not found, training on the GPU runs eagerly and
 # the script says so.
@@ -33,17 +34,7 @@ header_version() { # prints the version in a torch/version.h
   sed -n 's/^ *"\([0-9][0-9.]*\)".*/\1/p; s/^#define TORCH_VERSION "\(.*\)"/\1/p' "$1" | head -n 1
 }
 
-# cuda_headers DIR...: the first folder that has cuda_runtime_api.h.
-cuda_headers() {
-  local d
-  for d in "$@"; do
-    if [ -n "$d" ] && [ -f "$d/cuda_runtime_api.h" ]; then
-      echo "$d"
-      return 0
-    fi
-  done
-  return 1
-}
+here=$(cd "$(dirname "$0")" && pwd)
 
 if [ -n "${LIBTORCH:-}" ]; then
   site=""
@@ -71,9 +62,7 @@ if [ -n "${LIBTORCH:-}" ]; then
   if [ -f "$root/lib/libtorch_cuda.so" ]; then
     inc=""
     [ -n "$site" ] || site=$(dirname "$root")
-    # shellcheck disable=SC2046
-    if inc=$(cuda_headers "${CUDA_HOME:+$CUDA_HOME/include}" "${CUDA_PATH:+$CUDA_PATH/include}" /usr/local/cuda/include \
-      /usr/include $(ls -d "$site"/nvidia/cuda_runtime/include "$site"/nvidia/cu*/include 2>/dev/null)); then
+    if inc=$(bash "$here/cuda-headers.sh" "$site"); then
       cppflags="$cppflags -I$inc -DTINYDIGITS_CUDA_GRAPHS"
       ldflags="$ldflags -ltorch_cuda -lc10_cuda"
       cuda="with CUDA and CUDA graphs (CUDA headers from $inc)"
@@ -111,7 +100,7 @@ if [ -f "$libdir/libtorch_cuda.so" ]; then
   # Debian's CUDA build (libtorch-cuda-dev): CUDA's headers come with
   # nvidia-cuda-dev, which it depends on.
   pkg=$(dpkg-query -W -f='${Version}' libtorch-cuda-dev 2>/dev/null || echo unknown)
-  if inc=$(cuda_headers "${CUDA_HOME:+$CUDA_HOME/include}" /usr/include /usr/local/cuda/include); then
+  if inc=$(bash "$here/cuda-headers.sh"); then
     say "libtorch $(header_version "$api/torch/version.h") (Debian libtorch-cuda-dev $pkg), with CUDA and CUDA graphs"
     echo "export CGO_CPPFLAGS=\"-I$inc -DTINYDIGITS_CUDA_GRAPHS\""
     echo "export CGO_LDFLAGS=\"-ltorch_cuda -lc10_cuda\""

@@ -59,14 +59,7 @@ func CUDAAvailable() bool { return C.tt_cuda_available() != 0 }
 // libtorch is a CPU-only build, its CUDA library did not load, there is no
 // NVIDIA driver, the driver sees no GPU, the driver is too old for
 // libtorch's CUDA runtime), or "" when it is.
-func CUDAUnavailableReason() string {
-	why := C.tt_cuda_unavailable_reason()
-	if why == nil {
-		return ""
-	}
-	defer C.free(unsafe.Pointer(why))
-	return C.GoString(why)
-}
+func CUDAUnavailableReason() string { return takeMessage(C.tt_cuda_unavailable_reason()) }
 
 // CUDADeviceCount is the number of GPUs libtorch sees (0 without CUDA).
 func CUDADeviceCount() int { return int(C.tt_cuda_device_count()) }

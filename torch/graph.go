@@ -1,27 +1,18 @@
 package torch
 
-// #include <stdlib.h>
 // #include "shim.h"
 import "C"
 
 import (
 	"errors"
 	"runtime"
-	"unsafe"
 )
 
 // CUDAGraphsUnsupported says in one line why this build cannot capture CUDA
 // graphs, or "" when it can. Graphs need the binary compiled against CUDA's
 // headers and linked with libtorch_cuda, which third_party/install-libtorch.sh
 // sets up where it finds them; without them training runs eagerly.
-func CUDAGraphsUnsupported() string {
-	why := C.tt_cuda_graphs_unsupported()
-	if why == nil {
-		return ""
-	}
-	defer C.free(unsafe.Pointer(why))
-	return C.GoString(why)
-}
+func CUDAGraphsUnsupported() string { return takeMessage(C.tt_cuda_graphs_unsupported()) }
 
 // Graph is a CUDA graph: work captured once from this thread and replayed
 // with one launch. Tensors used while capturing keep their memory, so a

@@ -46,9 +46,17 @@ func check(op string, e C.tt_error) error {
 	if e == nil {
 		return nil
 	}
-	msg := C.GoString(e)
-	C.free(unsafe.Pointer(e))
-	return &Error{Op: op, Msg: msg}
+	return &Error{Op: op, Msg: takeMessage(e)}
+}
+
+// takeMessage returns a malloc'd message from the shim as a Go string ("" for
+// NULL) and frees it.
+func takeMessage(m *C.char) string {
+	if m == nil {
+		return ""
+	}
+	defer C.free(unsafe.Pointer(m))
+	return C.GoString(m)
 }
 
 // Version is the version of the libtorch headers this package was built with.

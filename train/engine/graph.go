@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 
@@ -120,18 +119,7 @@ func (g *graphStep) step(s *stepper, b *transforms.Batch, acc *torch.Tally, read
 	if !read {
 		return math.NaN(), nil
 	}
-	lv, err := g.loss.Item()
-	if err != nil {
-		return 0, err
-	}
-	sum, _, err := acc.Read()
-	if err != nil {
-		return 0, err
-	}
-	if bad := cmp.Or(nonFinite(lv), nonFinite(sum)); bad != 0 {
-		return 0, &errNotFinite{loss: bad}
-	}
-	return lv, nil
+	return readLoss(g.loss, acc)
 }
 
 // capture records the body into a new graph; nothing runs until a replay.

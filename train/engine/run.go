@@ -272,20 +272,15 @@ func newSession(cfg Config, resumed bool, beforeBuild func() error) (*session, e
 	if cfg.EMA > 0 {
 		s.st.ema = s.avg
 	}
-	switch {
-	case cfg.emulateGraphs:
-		s.st.cacheEval = true
-		if s.st.graph, err = newGraphStep(s.st, cfg.BatchSize, mnist.Cols, mnist.Rows, true); err != nil {
+	s.st.cacheEval = s.device.IsCUDA() || cfg.emulateGraphs
+	capture := s.device.IsCUDA() && cfg.CUDAGraphs && !cfg.DryRun
+	if capture {
+		s.graphs = torch.CUDAGraphsUnsupported()
+		capture = s.graphs == ""
+	}
+	if capture || cfg.emulateGraphs {
+		if s.st.graph, err = newGraphStep(s.st, cfg.BatchSize, mnist.Cols, mnist.Rows, !capture); err != nil {
 			return nil, err
-		}
-	case s.device.IsCUDA():
-		s.st.cacheEval = true
-		if cfg.CUDAGraphs && !cfg.DryRun {
-			if s.graphs = torch.CUDAGraphsUnsupported(); s.graphs == "" {
-				if s.st.graph, err = newGraphStep(s.st, cfg.BatchSize, mnist.Cols, mnist.Rows, false); err != nil {
-					return nil, err
-				}
-			}
 		}
 	}
 	ok = true

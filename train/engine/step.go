@@ -140,17 +140,8 @@ func (s *stepper) step(b *transforms.Batch, acc *torch.Tally, read bool) (float6
 	}
 	lv := math.NaN()
 	if read {
-		if lv, err = loss.Item(); err != nil {
+		if lv, err = readLoss(loss, acc); err != nil {
 			return 0, err
-		}
-		sum, _, err := acc.Read()
-		if err != nil {
-			return 0, err
-		}
-		// The batch's own loss, or the sum when an earlier unread batch
-		// went bad.
-		if bad := cmp.Or(nonFinite(lv), nonFinite(sum)); bad != 0 {
-			return 0, &errNotFinite{loss: bad}
 		}
 	}
 	if err := loss.Backward(); err != nil {
@@ -161,6 +152,24 @@ func (s *stepper) step(b *transforms.Batch, acc *torch.Tally, read bool) (float6
 	}
 	if s.ema != nil {
 		return lv, s.ema.Update()
+	}
+	return lv, nil
+}
+
+// readLoss reads a batch's loss and the running sum back from the device
+// (a wait on a GPU). A loss that is not finite, the batch's own or the sum's
+// when an earlier unread batch went bad, is an *errNotFinite.
+func readLoss(loss *torch.Tensor, acc *torch.Tally) (float64, error) {
+	lv, err := loss.Item()
+	if err != nil {
+		return 0, err
+	}
+	sum, _, err := acc.Read()
+	if err != nil {
+		return 0, err
+	}
+	if bad := cmp.Or(nonFinite(lv), nonFinite(sum)); bad != 0 {
+		return 0, &errNotFinite{loss: bad}
 	}
 	return lv, nil
 }
