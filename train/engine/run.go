@@ -165,8 +165,9 @@ type session struct {
 }
 
 // The data pipeline on a GPU, unless -workers says otherwise: one worker
-// prepares step3's batches at about 320,000 images/s on the 2-core
-// development machine and two at 420,000 (transforms' BenchmarkPipeline),
+// prepares step3's batches at about 345,000 images/s on the 2-core
+// development machine and two at 420,000–445,000 (transforms'
+// BenchmarkPipeline; BENCHMARKS.md),
 // several times what a GPU replaying the captured step takes, and four
 // batches ahead absorb the pauses.
 const (
