@@ -157,12 +157,13 @@ func TestBadArchFiles(t *testing.T) {
 	}
 }
 
-// l1File is a net written as a file by hand: ARCHS.md's layout L1 with
-// edit a, every input size left out (the train command's tests use it too).
-const l1File = "testdata/l1-edit-a.json"
+// smallFile is a net written as a file by hand (unpadded convolutions,
+// BatchNorm without affine parameters), every input size left out (the
+// train command's tests use it too).
+const smallFile = "testdata/small.json"
 
 func TestHandWrittenFile(t *testing.T) {
-	a, err := ReadFile(l1File)
+	a, err := ReadFile(smallFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,11 +178,11 @@ func TestHandWrittenFile(t *testing.T) {
 	if !strings.Contains(py, "nn.Conv2d(10, 16, kernel_size=(3, 3)") || !strings.Contains(py, "affine=False") {
 		t.Errorf("PyTorch code:\n%s", py)
 	}
-	b, err := Resolve(l1File)
+	b, err := Resolve(smallFile)
 	if err != nil || !reflect.DeepEqual(a, b) {
-		t.Errorf("Resolve(%s): %v", l1File, err)
+		t.Errorf("Resolve(%s): %v", smallFile, err)
 	}
-	if _, err := Resolve("l1-edit-a"); err == nil || !strings.Contains(err.Error(), "unknown arch") {
+	if _, err := Resolve("small"); err == nil || !strings.Contains(err.Error(), "unknown arch") {
 		t.Errorf("an unregistered name: %v", err)
 	}
 	if _, err := Resolve(t.TempDir() + "/none.json"); err == nil || !strings.Contains(err.Error(), "no such arch file") {
@@ -211,7 +212,7 @@ func FuzzParseArch(f *testing.F) {
 		data, _ := builtin.ReadFile("archs/" + n + ".json")
 		f.Add(data)
 	}
-	if data, err := os.ReadFile(l1File); err == nil {
+	if data, err := os.ReadFile(smallFile); err == nil {
 		f.Add(data)
 	}
 	f.Add([]byte(""))

@@ -8,7 +8,7 @@
 // The built-ins are the three-step MNIST study's nets and tiny.
 // All three follow the seed's style: 3×3 convolutions, ReLU, two max-pool
 // transition blocks, global average pooling and a log-softmax output, with
-// no fully connected layer. They share one layout (ARCHS.md's L2): padding 1
+// no fully connected layer. They share one layout (docs/study.md's L2): padding 1
 // on the first four convolutions, pools after the second and the fourth.
 //
 //	layer            output    receptive field

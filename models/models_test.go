@@ -22,7 +22,8 @@ func TestRegistry(t *testing.T) {
 	}
 }
 
-// The seed's parameter counts, and ARCHS.md's arithmetic for them.
+// The seed study's parameter counts, and the arithmetic of docs/study.md's
+// layouts for them.
 func TestParameterCounts(t *testing.T) {
 	for name, want := range map[string]int64{
 		"step1": 320 + 4*9248 + 2890,             // 40,202

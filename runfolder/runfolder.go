@@ -153,10 +153,10 @@ func WriteMetrics(dir string, rows []EpochMetrics, evalName string) error {
 func Prepare(dir string, overwrite bool) error {
 	if !overwrite {
 		if _, err := os.Stat(filepath.Join(dir, SummaryFile)); err == nil {
-			return inputf("%s already holds a finished run (%s); pass -overwrite to replace it, or -out DIR for a new folder", dir, SummaryFile)
+			return inputf("%s already holds a finished run (%s); pass -overwrite to replace it, -continue to report and keep it, or -out DIR for a new folder", dir, SummaryFile)
 		}
 		if _, err := os.Stat(filepath.Join(dir, CheckpointFile)); err == nil {
-			return inputf("%s holds an unfinished run (%s); -resume %s continues it, -overwrite starts over", dir, CheckpointFile, dir)
+			return inputf("%s holds an unfinished run (%s); -resume %s (or -continue) continues it, -overwrite starts over", dir, CheckpointFile, dir)
 		}
 	} else {
 		for _, f := range Files {

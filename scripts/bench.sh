@@ -35,7 +35,8 @@ while [ $# -gt 0 ]; do
 done
 
 command -v go >/dev/null 2>&1 || { echo "bench: Go is not installed (https://go.dev/dl/)" >&2; exit 2; }
-eval "$(bash third_party/install-libtorch.sh)"
+libtorch_env=$(bash third_party/install-libtorch.sh) || exit $?
+eval "$libtorch_env"
 
 py=
 if [ "$sweep_only" -eq 0 ]; then

@@ -9,7 +9,8 @@
 #   bash scripts/damage-check.sh [SEED]     (default 1000; about 5 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-eval "$(bash third_party/install-libtorch.sh)"
+libtorch_env=$(bash third_party/install-libtorch.sh) || exit $?
+eval "$libtorch_env"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 go build -o "$work/train" ./train

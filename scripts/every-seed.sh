@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces README's "Every seed": the validation sweeps that chose the
+# Reproduces docs/study.md's "Every seed": the validation sweeps that chose the
 # recipes, then the test-set sweeps of the built-in recipes.
 #
 #   ./scripts/every-seed.sh              both (about 2 hours on 2 cores)

@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need on a fresh Debian machine
-# (libtorch through third_party/, and Debian's python3-torch, the same
-# libtorch 1.13, for the PyTorch round trip), then checks formatting, vets,
-# runs staticcheck, checks that the shim also compiles against libtorch 2.x,
-# CPU and CUDA with its CUDA graph code (scripts/check-libtorch2.sh, skipped
-# with a message where Debian's trixie archive cannot be reached), and runs
-# every test under the
-# race detector: the fuzz tests run their seed corpus, and the PyTorch round
-# trip must run, not skip.
+# The test command. On a fresh Debian machine it installs what the tests
+# need, then checks and tests everything:
+#
+#   installs   Debian's libtorch-dev 1.13.1 (third_party/install-libtorch.sh)
+#              and python3-torch, the same libtorch for Python, for the
+#              PyTorch round trip (TestPyTorchRoundTrip), with apt-get; the
+#              Go modules, staticcheck among them, from the module proxy;
+#              slurm-wlm and munge, with apt-get, as root, for a one-node
+#              Slurm cluster whose daemons TestSlurmArray starts and stops
+#              (skipped, saying why, where that cannot be done)
+#   downloads  about 900 MB of Debian trixie packages (libtorch 2.6, CPU and
+#              CUDA, and CUDA 12.4's headers) into /tmp, unpacked there and
+#              not installed, to compile the shim against libtorch 2.x
+#              (scripts/check-libtorch2.sh; skipped with a message where
+#              Debian's archive cannot be reached)
+#   checks     gofmt, go vet, staticcheck, every link of the Markdown pages
+#              (scripts/doclinks), then every test under the race detector:
+#              the fuzz tests run their seed corpus, and the PyTorch round
+#              trip must run, not skip
+#
+# How long it takes on 2 cores is in README.md ("Run it").
 #
 #   bash scripts/test.sh            everything
 #   bash scripts/test.sh -short     skips the long tests (training runs)
@@ -16,7 +28,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v go >/dev/null 2>&1 || { echo "test.sh: Go is not installed (https://go.dev/dl/)" >&2; exit 2; }
-eval "$(bash third_party/install-libtorch.sh)"
+libtorch_env=$(bash third_party/install-libtorch.sh) || exit $?
+eval "$libtorch_env"
 # PyTorch for Python, to check model.pt against PyTorch itself
 # (TestPyTorchRoundTrip). Debian's python3, where apt-get installs it.
 if ! /usr/bin/python3 -c "import torch, numpy" >/dev/null 2>&1; then
@@ -37,6 +50,7 @@ fi
 go vet ./...
 go vet -tags shimlib ./torch
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+go run ./scripts/doclinks
 status=0
 bash scripts/check-libtorch2.sh || status=$?
 case $status in

@@ -28,6 +28,8 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/tinydigits/tinydigits/data/mnist"
+	"github.com/tinydigits/tinydigits/internal/lockfile"
 	"github.com/tinydigits/tinydigits/models"
 	"github.com/tinydigits/tinydigits/sweep/grid"
 	"github.com/tinydigits/tinydigits/sweep/pool"
@@ -140,7 +142,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if dir == "" {
 		dir = defaultOut(runs)
 	}
-	device, err := resolveDevice(f.device)
+	device, err := resolveDevice(f.device, !f.slurm)
 	if err != nil {
 		return fail(err)
 	}
@@ -248,19 +250,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 // lockSweep takes the sweep folder's lock, so that two sweeps never train
 // the same runs at once; the lock goes with the process.
 func lockSweep(dir string) (func(), error) {
-	path := filepath.Join(dir, "sweep.lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	l, err := lockfile.Acquire(dir, "sweep.lock")
+	var busy *lockfile.Busy
+	if errors.As(err, &busy) {
+		holder := busy.Holder
+		if holder == "" {
+			holder = "another process"
+		}
+		return nil, fmt.Errorf("another sweep is running in %s (%s); wait for it, or stop it first", dir, holder)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		other, _ := os.ReadFile(path)
-		f.Close()
-		return nil, fmt.Errorf("another sweep is running in %s (pid %s); wait for it, or stop it first", dir, strings.TrimSpace(string(other)))
-	}
-	f.Truncate(0)
-	fmt.Fprintf(f, "%d\n", os.Getpid())
-	return func() { f.Close() }, nil
+	return l.Release, nil
 }
 
 // spec is the sweep the flags (and the sweep file, if any) describe.
@@ -326,20 +328,28 @@ func defaultOut(runs []grid.Run) string {
 	return filepath.Join("runs", "sweep-"+name)
 }
 
-// resolveDevice checks the device and turns auto into cpu or cuda.
-func resolveDevice(s string) (string, error) {
+// resolveDevice checks the device and, for runs on this machine (local),
+// turns auto into cpu or cuda and checks that CUDA is there. A Slurm array
+// runs elsewhere: its tasks check their device where they run, and auto
+// stays auto, decided by each task on its node.
+func resolveDevice(s string, local bool) (string, error) {
 	if s == "auto" {
-		if torch.CUDAAvailable() {
+		switch {
+		case !local:
+			return s, nil
+		case torch.CUDAAvailable():
 			return "cuda", nil
 		}
 		return "cpu", nil
 	}
-	d, err := torch.ParseDevice(s)
-	if err != nil {
-		return "", fmt.Errorf("-device: %v", err)
+	if !local {
+		if err := torch.CheckDeviceName(s); err != nil {
+			return "", fmt.Errorf("-device: %v", err)
+		}
+		return s, nil
 	}
-	if d.IsCUDA() && !torch.CUDAAvailable() {
-		return "", fmt.Errorf("-device %s: this libtorch has no CUDA or sees no GPU (go run ./train -device cpu trains on the CPU)", s)
+	if _, err := torch.ParseDevice(s); err != nil {
+		return "", fmt.Errorf("-device: %v (-slurm writes a GPU array on any machine)", err)
 	}
 	return s, nil
 }
@@ -377,10 +387,10 @@ func poolSize(f *flags, device string, runs []grid.Run) (jobs, threads int, note
 		if err != nil {
 			return 0, 0, "", err
 		}
-		need = max(need, pool.EstimateMB(cfg))
+		need = max(need, engine.EstimateMB(cfg))
 	}
-	avail := pool.AvailableMB()
-	if avail > 0 && need > 0 {
+	avail := engine.AvailableMB()
+	if avail > 0 && need > 0 && !f.slurm { // a Slurm array asks each task's memory of its node (--mem)
 		fit := int(0.9 * avail / need)
 		if fit < 1 {
 			return 0, 0, "", fmt.Errorf("one run needs about %.0f MB and %.0f MB of memory are available", need, avail)
@@ -400,14 +410,25 @@ func writeSlurm(f *flags, dir string, runs []grid.Run, threads int, device strin
 		fmt.Fprintf(stderr, "sweep: %v\n", err)
 		return 2
 	}
-	need := 0.0
+	need, ownData := 0.0, true
 	for _, r := range runs {
 		cfg, _ := cli.Parse(r.Args)
-		need = max(need, pool.EstimateMB(cfg))
+		need = max(need, engine.EstimateMB(cfg))
+		ownData = ownData && cfg.Overridden["data"]
+	}
+	// The tasks read MNIST from the sweep folder, which every node sees,
+	// not from each node's Go module cache; runs given -data keep theirs.
+	data := ""
+	if !ownData {
+		data = filepath.Join(dir, slurm.Folder, slurm.DataFolder)
+		if _, err := mnist.Copy("", data); err != nil {
+			fmt.Fprintf(stderr, "sweep: -slurm: %s\n", cli.OneLine(err))
+			return 2
+		}
 	}
 	script, err := slurm.Write(dir, runs, slurm.Options{
 		Threads: threads, Device: device, MemMB: int(need*1.25 + 0.5), Jobs: f.jobs,
-		Name: "tinydigits-" + filepath.Base(dir), Extra: f.sbatch, Program: exe,
+		Name: "tinydigits-" + filepath.Base(dir), Extra: f.sbatch, Program: exe, Data: data,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "sweep: %s\n", cli.OneLine(err))
@@ -443,6 +464,11 @@ func runTask(dir string, n int, stdout, stderr io.Writer) int {
 	if plan.State == pool.Finished {
 		fmt.Fprintf(stdout, "sweep: %s is finished\n", r.Dir)
 		return 0
+	}
+	if line.Data != "" {
+		if cfg, err := cli.Parse(r.Args); err == nil && !cfg.Overridden["data"] {
+			plan.Args = append(plan.Args, "-data", line.Data)
+		}
 	}
 	if plan.State == pool.Fresh {
 		if err := pool.Record(dir, r, line.Threads, line.Device); err != nil {

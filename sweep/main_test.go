@@ -225,6 +225,19 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("a refused sweep made its folder: %v", err)
 	}
 
+	// A GPU array is written from a machine without a GPU (a login node):
+	// each task checks its device where it runs; auto stays auto.
+	for _, device := range []string{"cuda", "auto"} {
+		sw := filepath.Join(dir, "array-"+device)
+		if out, errOut, code := runSweep(t, nil, "-arch", "tiny", "-set", "epochs=1", "-device", device, "-out", sw, "-slurm"); code != 0 {
+			t.Fatalf("-slurm -device %s: exit %d\n%s%s", device, code, out, errOut)
+		}
+		script, runs := readFile(filepath.Join(sw, "slurm", "sweep.sbatch")), readFile(filepath.Join(sw, "slurm", "runs.jsonl"))
+		if gres := strings.Contains(script, "--gres=gpu:1"); gres != (device == "cuda") || !strings.Contains(runs, `"device":"`+device+`"`) {
+			t.Errorf("-slurm -device %s: script\n%s\nruns\n%s", device, script, runs)
+		}
+	}
+
 	// A folder holding a sweep with other settings is refused, run by run.
 	sw := filepath.Join(dir, "other")
 	if out, errOut, code := runSweep(t, nil, "-arch", "tiny", "-set", "epochs=1", "-out", sw, "-slurm"); code != 0 {

@@ -48,17 +48,28 @@ func TestSlurmArray(t *testing.T) {
 
 	args := []string{"-arch", "tiny", "-seeds", "1-4", "-set", "subset=1000", "-set", "epochs=1", "-set", "test-batch-size=1000", "-threads", "1"}
 	sw := filepath.Join(t.TempDir(), "array")
-	stdout, stderr, code := runSweep(t, env, append(args, "-out", sw, "-slurm", "-submit")...)
+	stdout, stderr, code := runSweep(t, env, append(args, "-out", sw, "-slurm")...)
 	if code != 0 {
-		t.Fatalf("-slurm -submit: exit %d\n%s%s", code, stdout, stderr)
+		t.Fatalf("-slurm: exit %d\n%s%s", code, stdout, stderr)
 	}
-	m := regexp.MustCompile(`Submitted batch job (\d+)`).FindStringSubmatch(stdout)
-	if m == nil {
-		t.Fatalf("no job id in:\n%s", stdout)
+	script := filepath.Join(sw, slurm.Folder, slurm.ScriptFile)
+	if text := readFile(script); !strings.Contains(text, "#SBATCH --array=1-4\n") || !strings.Contains(text, "#SBATCH --cpus-per-task=1\n") {
+		t.Errorf("script:\n%s", text)
 	}
-	script, _ := os.ReadFile(filepath.Join(sw, slurm.Folder, slurm.ScriptFile))
-	if !strings.Contains(string(script), "#SBATCH --array=1-4\n") || !strings.Contains(string(script), "#SBATCH --cpus-per-task=1\n") {
-		t.Errorf("script:\n%s", script)
+	// The tasks find MNIST in the sweep folder, not in a module cache:
+	// submitted from an environment where no Go module cache can be found
+	// (sbatch passes it on to the tasks), they still train.
+	data := filepath.Join(sw, slurm.Folder, slurm.DataFolder)
+	if files, _ := filepath.Glob(filepath.Join(data, "*-ubyte*")); len(files) != 4 {
+		t.Errorf("%s holds %v, want the four MNIST files", data, files)
+	}
+	none := filepath.Join(t.TempDir(), "none")
+	submit := exec.Command("sbatch", script)
+	submit.Env = append(os.Environ(), append(env, "GOMODCACHE="+none, "GOPATH="+none, "HOME="+none, "TINYDIGITS_DATA=")...)
+	sub, err := submit.CombinedOutput()
+	m := regexp.MustCompile(`Submitted batch job (\d+)`).FindStringSubmatch(string(sub))
+	if err != nil || m == nil {
+		t.Fatalf("sbatch: %v\n%s", err, sub)
 	}
 	deadline := time.Now().Add(8 * time.Minute)
 	for {
@@ -75,7 +86,7 @@ func TestSlurmArray(t *testing.T) {
 	}
 	for task := 1; task <= 4; task++ {
 		log := readFile(filepath.Join(sw, slurm.Folder, fmt.Sprintf("%s_%d.out", m[1], task)))
-		if !strings.Contains(log, fmt.Sprintf("== task %d on ", task)) || !runfolder.Finished(filepath.Join(sw, "tiny", fmt.Sprintf("seed%d", task))) {
+		if !strings.Contains(log, fmt.Sprintf("== task %d on ", task)) || !strings.Contains(log, "data: "+data) || !runfolder.Finished(filepath.Join(sw, "tiny", fmt.Sprintf("seed%d", task))) {
 			t.Errorf("task %d did not finish its run:\n%s", task, log)
 		}
 	}

@@ -72,33 +72,55 @@ var ErrNoCUDA = errors.New("CUDA is not available")
 // when available, else the CPU). It checks that the device exists: asking for
 // CUDA where this libtorch has none is an error that wraps ErrNoCUDA.
 func ParseDevice(s string) (Device, error) {
-	name := strings.ToLower(strings.TrimSpace(s))
+	d, auto, err := parseDeviceName(s)
 	switch {
-	case name == "cpu":
-		return CPU, nil
-	case name == "auto":
+	case err != nil:
+		return d, err
+	case auto:
 		if CUDAAvailable() {
 			return CUDA(0), nil
 		}
 		return CPU, nil
-	case name == "cuda" || strings.HasPrefix(name, "cuda:"):
-		d := CUDA(-1)
-		if rest, ok := strings.CutPrefix(name, "cuda:"); ok {
-			n, err := strconv.Atoi(rest)
-			if err != nil || n < 0 {
-				return Device{}, fmt.Errorf("device %q: the GPU index must be a number ≥ 0 (cuda:0, cuda:1, ...)", s)
-			}
-			d.Index = n
-		}
+	case d.IsCUDA():
 		if !CUDAAvailable() {
 			return Device{}, fmt.Errorf("device %q: %w: %s", s, ErrNoCUDA, CUDAUnavailableReason())
 		}
 		if count := CUDADeviceCount(); d.Index >= count {
 			return Device{}, fmt.Errorf("device %q: %w: there are %d GPUs (cuda:0 to cuda:%d)", s, ErrNoCUDA, count, count-1)
 		}
-		return d, nil
 	}
-	return Device{}, fmt.Errorf("device %q: unknown device; use cpu, cuda, cuda:N or auto", s)
+	return d, nil
+}
+
+// CheckDeviceName checks that s names a device as ParseDevice reads it,
+// without asking whether this machine has it: for runs that will run
+// elsewhere (a Slurm job array written on a login node).
+func CheckDeviceName(s string) error {
+	_, _, err := parseDeviceName(s)
+	return err
+}
+
+// parseDeviceName reads a device name; auto is true for "auto". A CUDA
+// device's Index is -1 for plain "cuda".
+func parseDeviceName(s string) (d Device, auto bool, err error) {
+	name := strings.ToLower(strings.TrimSpace(s))
+	switch {
+	case name == "cpu":
+		return CPU, false, nil
+	case name == "auto":
+		return CPU, true, nil
+	case name == "cuda" || strings.HasPrefix(name, "cuda:"):
+		d := CUDA(-1)
+		if rest, ok := strings.CutPrefix(name, "cuda:"); ok {
+			n, err := strconv.Atoi(rest)
+			if err != nil || n < 0 {
+				return Device{}, false, fmt.Errorf("device %q: the GPU index must be a number ≥ 0 (cuda:0, cuda:1, ...)", s)
+			}
+			d.Index = n
+		}
+		return d, false, nil
+	}
+	return Device{}, false, fmt.Errorf("device %q: unknown device; use cpu, cuda, cuda:N or auto", s)
 }
 
 // Synchronize waits until the work queued on d is done (a no-op on the CPU):

@@ -16,9 +16,9 @@ import (
 	"github.com/tinydigits/tinydigits/transforms"
 )
 
-// l1File is ARCHS.md's layout L1 with edit a (BatchNorm without affine
-// parameters), written by hand: only what each layer changes.
-const l1File = "../models/testdata/l1-edit-a.json"
+// smallFile is a net written by hand (unpadded convolutions, BatchNorm
+// without affine parameters): only what each layer changes.
+const smallFile = "../models/testdata/small.json"
 
 // A net that is only a file trains from -arch FILE; its run folder, copied
 // elsewhere, evaluates with -eval and predicts with predict, with no flag
@@ -31,7 +31,7 @@ func TestArchFileEndToEnd(t *testing.T) {
 	}
 	dir := t.TempDir()
 	file := filepath.Join(dir, "l1a.json")
-	l1a, err := os.ReadFile(l1File)
+	l1a, err := os.ReadFile(smallFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestArchFileEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("train -arch %s: %v\n%s", file, err, out)
 	}
-	if !strings.Contains(string(out), "l1-edit-a, 6,298 parameters") {
+	if !strings.Contains(string(out), "small, 6,298 parameters") {
 		t.Errorf("banner:\n%s", out)
 	}
 	acc := regexp.MustCompile(`test loss [0-9.]+ acc [0-9.]+% \((\d+)/10000\)`).FindStringSubmatch(string(out))
@@ -56,7 +56,7 @@ func TestArchFileEndToEnd(t *testing.T) {
 	}
 	os.Remove(file)
 	eval, err := exec.Command(bin, "-eval", filepath.Join(moved, "model.pt")).CombinedOutput()
-	if err != nil || !strings.Contains(string(eval), "("+acc[1]+"/10000)") || !strings.Contains(string(eval), "l1-edit-a") {
+	if err != nil || !strings.Contains(string(eval), "("+acc[1]+"/10000)") || !strings.Contains(string(eval), "small") {
 		t.Errorf("-eval of the moved model: %v, want %s/10000\n%s", err, acc[1], eval)
 	}
 	ds, err := mnist.Load("")
@@ -87,7 +87,7 @@ func writePNGFile(t *testing.T, path string, pix []byte) {
 // the layer and the problem.
 func TestBadArchFilesCommand(t *testing.T) {
 	dir := t.TempDir()
-	l1a, err := os.ReadFile(l1File)
+	l1a, err := os.ReadFile(smallFile)
 	if err != nil {
 		t.Fatal(err)
 	}

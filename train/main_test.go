@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -188,5 +189,49 @@ func TestInterruptAndResume(t *testing.T) {
 	all := strings.Join(said, "\n")
 	if code := again.ProcessState.ExitCode(); code != 130 || !strings.Contains(all, "train: quit") || strings.Contains(all, "resume with") {
 		t.Errorf("two SIGINTs: exit %d; stderr:\n%s", code, all)
+	}
+}
+
+// One writer per run folder, between processes: while a run trains, a
+// second train into its folder, a -resume and an -overwrite are each
+// refused in one line naming the process, exit 2, nothing removed; -eval
+// still reads. Killed outright, the run leaves no stale lock: -resume
+// then finishes it.
+func TestOneWriterPerRunFolder(t *testing.T) {
+	bin := buildTrain(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	live := exec.Command(bin, "-arch", "step3", "-subset", "1280", "-epochs", "40", "-threads", "1", "-quiet", "-out", dir)
+	startUntilEpoch(t, live)
+	defer live.Process.Kill()
+	holder := fmt.Sprintf("%s is in use by pid %d: train -arch step3", dir, live.Process.Pid)
+	for _, args := range [][]string{
+		{"-arch", "step3", "-quiet", "-out", dir},
+		{"-resume", dir, "-quiet"},
+		{"-arch", "step3", "-quiet", "-out", dir, "-overwrite"},
+		{"-arch", "step3", "-quiet", "-out", dir, "-continue"},
+	} {
+		cmd := exec.Command(bin, args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		cmd.Run()
+		msg := strings.TrimSpace(stderr.String())
+		if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(msg, holder) || strings.Contains(msg, "\n") {
+			t.Errorf("%v beside a live run: exit %d, stderr %q; want exit 2 and one line with %q", args, code, msg, holder)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "checkpoint.pt")); err != nil {
+			t.Fatalf("%v beside a live run: %v", args, err)
+		}
+	}
+	if out, err := exec.Command(bin, "-eval", filepath.Join(dir, "checkpoint.pt")).CombinedOutput(); err != nil || !strings.Contains(string(out), "accuracy") {
+		t.Errorf("-eval beside a live run: %v\n%s", err, out)
+	}
+
+	live.Process.Kill()
+	live.Wait()
+	csv, _ := os.ReadFile(filepath.Join(dir, "metrics.csv"))
+	done := strings.Count(string(csv), "\n") - 1
+	resume := exec.Command(bin, "-resume", dir, "-epochs", strconv.Itoa(done+1), "-quiet")
+	if out, err := resume.CombinedOutput(); err != nil {
+		t.Errorf("-resume after SIGKILL: %v\n%s", err, out)
 	}
 }

@@ -5,9 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/tinydigits/tinydigits/internal/atomicfile"
 )
 
 // Set is one split of MNIST: N images of 28×28 bytes and their labels.
@@ -113,6 +116,49 @@ func Load(dir string) (*Dataset, error) {
 		return nil, err
 	}
 	return ds, nil
+}
+
+// Copy copies the four files Load would read from dir ("" for the
+// bundled files) into the folder to, as they are (raw or .gz), creating
+// it: a copy that Load(to) reads as it reads dir. It returns the files
+// written.
+func Copy(dir, to string) ([]string, error) {
+	if dir == "" {
+		d, err := DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	found, err := locate(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		return nil, fmt.Errorf("mnist: %w", err)
+	}
+	var written []string
+	for _, src := range found {
+		dst := filepath.Join(to, filepath.Base(src))
+		if err := copyFile(src, dst); err != nil {
+			return nil, fmt.Errorf("mnist: copy %s: %w", src, err)
+		}
+		written = append(written, dst)
+	}
+	return written, nil
+}
+
+// copyFile copies src to dst atomically.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return atomicfile.WriteFunc(dst, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
 }
 
 func readSet(imgPath string, imgData []byte, lblPath string, lblData []byte) (*Set, error) {

@@ -17,7 +17,8 @@ import (
 	"github.com/tinydigits/tinydigits/runfolder"
 )
 
-// The seed's reported figures (seed.md): parameters, train and test accuracy.
+// The seed study's reported figures (docs/study.md): parameters, train and
+// test accuracy.
 var seed = map[string]struct {
 	params      string
 	train, test float64

@@ -57,6 +57,7 @@ var reserved = map[string]string{
 	"out":         "each run's folder is named by its settings under the sweep's -out",
 	"resume":      "running the sweep again resumes its unfinished runs",
 	"overwrite":   "the sweep keeps finished runs; remove a run's folder to run it again",
+	"continue":    "running the sweep again continues its runs",
 	"eval":        "not a training run",
 	"pytorch":     "not a training run",
 	"export-arch": "not a training run",

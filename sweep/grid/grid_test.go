@@ -149,7 +149,7 @@ func FuzzSweepFile(f *testing.F) {
 
 func TestSweepFile(t *testing.T) {
 	dir := t.TempDir()
-	arch, err := os.ReadFile(filepath.Join("..", "..", "models", "testdata", "l1-edit-a.json"))
+	arch, err := os.ReadFile(filepath.Join("..", "..", "models", "testdata", "small.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

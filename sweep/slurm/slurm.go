@@ -29,6 +29,9 @@ const (
 	RunsFile   = "runs.jsonl"
 	ScriptFile = "sweep.sbatch"
 	Program    = "sweep"
+	// DataFolder holds the MNIST files the tasks train from, copied by the
+	// sweep that wrote the array.
+	DataFolder = "data"
 )
 
 // Line is one run of the array: its task reads it by SLURM_ARRAY_TASK_ID.
@@ -38,6 +41,9 @@ type Line struct {
 	Args    []string `json:"args"`
 	Threads int      `json:"threads"`
 	Device  string   `json:"device"`
+	// Data is the MNIST folder the run trains from (its -data), where the
+	// run's own flags give none; empty for the data's default.
+	Data string `json:"data,omitempty"`
 }
 
 // Options are the array's settings.
@@ -51,6 +57,9 @@ type Options struct {
 	Extra []string
 	// Program is the sweep executable to copy next to the script.
 	Program string
+	// Data is the MNIST folder every task reads unless its run gives
+	// -data (made absolute here); "" leaves the data to each node.
+	Data string
 }
 
 // Write writes the array's files into dir/slurm and returns the script's
@@ -64,9 +73,15 @@ func Write(dir string, runs []grid.Run, opt Options) (string, error) {
 	if err := os.MkdirAll(sd, 0o755); err != nil {
 		return "", err
 	}
+	dataDir := ""
+	if opt.Data != "" {
+		if dataDir, err = filepath.Abs(opt.Data); err != nil {
+			return "", err
+		}
+	}
 	var lines strings.Builder
 	for i, r := range runs {
-		data, _ := json.Marshal(Line{Task: i + 1, Dir: r.Dir, Args: r.Args, Threads: opt.Threads, Device: opt.Device})
+		data, _ := json.Marshal(Line{Task: i + 1, Dir: r.Dir, Args: r.Args, Threads: opt.Threads, Device: opt.Device, Data: dataDir})
 		lines.Write(append(data, '\n'))
 	}
 	if err := atomicfile.Write(filepath.Join(sd, RunsFile), []byte(lines.String())); err != nil {

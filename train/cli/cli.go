@@ -103,6 +103,7 @@ func newOptions(c *engine.Config, evalPath *string) *options {
 	g.BoolVar(&c.Quiet, "quiet", c.Quiet, "no summary table and no per-batch progress")
 	g.BoolVar(&c.DryRun, "dry-run", c.DryRun, "run one training and one test batch, write nothing")
 	g.BoolVar(&c.Overwrite, "overwrite", c.Overwrite, "replace an earlier run in the run folder instead of refusing")
+	g.BoolVar(&c.Continue, "continue", c.Continue, "start again safely: a finished run in the run folder is reported and kept, an unfinished one resumed, and only a new folder trains (-overwrite still starts over)")
 
 	g = group("Resume, evaluate, export")
 	g.StringVar(&c.Resume, "resume", c.Resume, "continue the run in this folder from its last finished epoch (-epochs N extends it)")

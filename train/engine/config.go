@@ -66,6 +66,10 @@ type Config struct {
 	Resume string
 	// Overwrite replaces an earlier run in Out instead of refusing.
 	Overwrite bool
+	// Continue makes a run of Out safe to start again: a finished run there
+	// is reported and kept, an unfinished one is resumed as it started, and
+	// only an empty folder trains afresh (Overwrite still starts over).
+	Continue bool
 
 	// Overridden names the fields set by hand (flag names, e.g. "lr"); the
 	// start-up banner marks them, and a resumed run refuses recipe changes.
@@ -112,7 +116,7 @@ func inputErr(format string, args ...any) error {
 func IsInputError(err error) bool { return runfolder.IsInputError(err) }
 
 // MaxDefaultThreads caps a run's default thread count. Measured on the
-// study's nets (BENCHMARKS.md, "Threads"): a second thread makes step3's
+// study's nets (BENCHMARKS.md, "Sweeps"): a second thread makes step3's
 // training 1.29× faster, which puts the part that threads speed up at
 // about 45%, so by Amdahl's law 4 threads can add at most 17% over 2 and 8
 // at most 9% over 4, before the cost of waking more threads; 16 threads on
@@ -126,8 +130,8 @@ func DefaultThreads() int { return min(runtime.NumCPU(), MaxDefaultThreads) }
 
 // DefaultConfig is a run of the arch (a registered name or an arch file's
 // path) with its recipe: 1,000 test images a batch, seed 1, DefaultThreads, one
-// pipeline goroutine, the bundled MNIST, runs/<arch>, target 99.4%, the
-// model saved.
+// pipeline goroutine, the bundled MNIST, runs/<arch> (DefaultOut), target
+// 99.4%, the model saved.
 func DefaultConfig(arch string) (Config, error) {
 	a, err := models.Resolve(arch)
 	if err != nil {
@@ -143,11 +147,26 @@ func DefaultConfig(arch string) (Config, error) {
 		Threads:       DefaultThreads(),
 		Workers:       1,
 		CUDAGraphs:    true,
-		Out:           filepath.Join("runs", a.Name),
+		Out:           DefaultOut(arch),
 		LogInterval:   100,
 		SaveModel:     true,
 		Target:        99.4,
 	}, nil
+}
+
+// DefaultOut is a run's default folder: runs/NAME for a registered net,
+// runs/FILE for an arch file (its file name without .json), so that an
+// edited copy of a built-in net, which keeps the built-in's name inside,
+// does not train into the built-in's folder.
+func DefaultOut(arch string) string {
+	if _, err := models.Lookup(arch); err == nil {
+		return filepath.Join("runs", arch)
+	}
+	name := strings.TrimSuffix(filepath.Base(arch), ".json")
+	if name == "" || name == "." || name == string(filepath.Separator) {
+		name = "arch"
+	}
+	return filepath.Join("runs", name)
 }
 
 // Limits of the flags whose range the model does not fix: far above any

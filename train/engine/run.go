@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tinydigits/tinydigits/data/mnist"
+	"github.com/tinydigits/tinydigits/internal/lockfile"
 	"github.com/tinydigits/tinydigits/models"
 	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/torch"
@@ -63,8 +64,27 @@ func (e *Interrupted) Error() string {
 // follow in well under a second. A run whose checkpoint holds every epoch
 // but which has no summary.json (killed in that second) is finished by
 // -resume without training.
+//
+// The run folder is held by this process from the start (runfolder.Lock):
+// a second run, -resume or -overwrite of the same folder is refused while
+// this one works in it.
 func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	start := time.Now()
+	if !cfg.DryRun {
+		lock, err := lockFolder(cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer lock.Release()
+	}
+	if cfg.Continue {
+		var res *Result
+		var done bool
+		var err error
+		if cfg, res, done, err = continueRun(cfg, out); err != nil || done {
+			return res, err
+		}
+	}
 	cfg, ck, err := openResume(cfg)
 	if err != nil {
 		return nil, err
@@ -101,6 +121,22 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		return r.res, err
 	}
 	return r.res, r.finish()
+}
+
+// lockFolder holds the folder the run writes: Out, or the folder of
+// -resume.
+func lockFolder(cfg Config) (*lockfile.Lock, error) {
+	dir := cfg.Out
+	if cfg.Resume != "" {
+		var err error
+		if dir, _, err = runfolder.CheckpointPath(cfg.Resume); err != nil {
+			return nil, err
+		}
+	}
+	if dir == "" {
+		return nil, nil // refused by Validate, with its message
+	}
+	return runfolder.Lock(dir)
 }
 
 // openResume reads the checkpoint of a -resume and returns the run's own
@@ -189,6 +225,15 @@ func newSession(cfg Config, resumed bool, beforeBuild func() error) (*session, e
 		if resumed && !cfg.Overridden["device"] {
 			err = inputErr("resume: the run trained on %s, which this machine cannot use (%v); pass -device to continue elsewhere (the numbers will then differ from an uninterrupted run)", cfg.Device, err)
 		}
+		return nil, err
+	}
+	gpuFree := 0.0
+	if s.device.IsCUDA() {
+		if used, total, err := torch.CUDAMemory(s.device.Index); err == nil && used >= 0 {
+			gpuFree = float64(total-used) / (1 << 20)
+		}
+	}
+	if err := cfg.checkMemory(s.device.IsCUDA(), gpuFree); err != nil {
 		return nil, err
 	}
 	prefetch := 1
@@ -756,20 +801,26 @@ func summarize(r *Result, cfg Config, wall float64, last *evalDetail) {
 
 // report prints the closing lines.
 func report(r *Result, out io.Writer, cfg Config) {
+	fmt.Fprintln(out, verdict(r, cfg.Target))
+	fmt.Fprintf(out, "%s parameters, %s wall time; wrote %s\n", models.Thousands(r.Params), duration(r.WallSeconds), cfg.Out)
+}
+
+// verdict is a finished run in one line: its best accuracy and its last
+// epochs against the target.
+func verdict(r *Result, target float64) string {
 	accs := make([]string, len(r.LastTestAccs))
 	for i, a := range r.LastTestAccs {
 		accs[i] = fmt.Sprintf("%.2f", a)
 	}
-	verdict := "yes"
+	yes := "yes"
 	if !r.Consistent {
-		verdict = "no"
+		yes = "no"
 	}
-	last := fmt.Sprintf("last %d epochs %s%%; ≥ %.2f%% in each of them", len(accs), strings.Join(accs, ", "), cfg.Target)
+	last := fmt.Sprintf("last %d epochs %s%%; ≥ %.2f%% in each of them", len(accs), strings.Join(accs, ", "), target)
 	if len(accs) == 1 {
-		last = fmt.Sprintf("last epoch %s%%; ≥ %.2f%%", accs[0], cfg.Target)
+		last = fmt.Sprintf("last epoch %s%%; ≥ %.2f%%", accs[0], target)
 	}
-	fmt.Fprintf(out, "best %s accuracy %.2f%% (epoch %d); %s: %s\n", r.EvaluatedOn, r.BestTestAcc, r.BestEpoch, last, verdict)
-	fmt.Fprintf(out, "%s parameters, %s wall time; wrote %s\n", models.Thousands(r.Params), duration(r.WallSeconds), cfg.Out)
+	return fmt.Sprintf("best %s accuracy %.2f%% (epoch %d); %s: %s", r.EvaluatedOn, r.BestTestAcc, r.BestEpoch, last, yes)
 }
 
 func plural(n int, what string) string {

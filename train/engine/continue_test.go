@@ -1,0 +1,214 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tinydigits/tinydigits/runfolder"
+)
+
+// -continue makes a run safe to start again: a missing run trains, a
+// finished one is reported and kept (with a line when the settings given
+// differ), an unfinished one resumes to the run that never stopped, and
+// -overwrite still retrains.
+func TestContinue(t *testing.T) {
+	whole := shortConfig(t)
+	want, err := Run(context.Background(), whole, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c := shortConfig(t)
+	c.Continue = true
+	var out bytes.Buffer
+	first, err := Run(context.Background(), c, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameMetrics(t, first.Epochs, want.Epochs)
+	before := snapshot(t, c.Out)
+
+	out.Reset()
+	again, err := Run(context.Background(), c, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := strings.TrimSpace(out.String())
+	wantLine := c.Out + ": finished, kept: best test accuracy "
+	if strings.Count(line, "\n") != 0 || !strings.HasPrefix(line, wantLine) || !strings.Contains(line, "last 3 epochs") {
+		t.Errorf("second -continue printed %q, want one line starting %q", line, wantLine)
+	}
+	if again.FinishedAtUTC != first.FinishedAtUTC || again.BestTestAcc != first.BestTestAcc {
+		t.Errorf("second -continue returned %+v, want the finished run's result %+v", again, first)
+	}
+	if after := snapshot(t, c.Out); !sameFiles(before, after) {
+		t.Error("a second -continue changed the finished run's files")
+	}
+
+	// Other settings: said in one more line, the run kept.
+	other := c
+	other.Epochs, other.Seed = 1, 7
+	other.Overridden = map[string]bool{"epochs": true, "seed": true}
+	out.Reset()
+	if _, err := Run(context.Background(), other, &out); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], "-epochs 1 (the run: 3)") || !strings.Contains(lines[1], "-seed 7 (the run: 1)") || !strings.Contains(lines[1], "-overwrite") {
+		t.Errorf("-continue with other settings printed:\n%s", out.String())
+	}
+	if after := snapshot(t, c.Out); !sameFiles(before, after) {
+		t.Error("-continue with other settings changed the finished run's files")
+	}
+
+	// -overwrite retrains with the settings given.
+	other.Overwrite = true
+	res, err := Run(context.Background(), other, &bytes.Buffer{})
+	if err != nil || len(res.Epochs) != 1 || res.Seed != 7 {
+		t.Fatalf("-continue -overwrite: %v, %+v", err, res)
+	}
+
+	// An unfinished run resumes as it started, even when the settings
+	// given differ, and ends as the run that never stopped.
+	u := shortConfig(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	u.afterBatch = interruptAt(1, cancel)
+	if _, err := Run(ctx, u, &bytes.Buffer{}); err == nil {
+		t.Fatal("the interrupted run did not stop")
+	}
+	u.afterBatch = nil
+	u.Continue = true
+	u.Epochs = 5
+	u.Overridden = map[string]bool{"epochs": true}
+	out.Reset()
+	res, err = Run(context.Background(), u, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameMetrics(t, res.Epochs, want.Epochs)
+	if !strings.Contains(out.String(), "resuming the unfinished run with its own settings") || !strings.Contains(out.String(), "-epochs 5 (the run: 3)") {
+		t.Errorf("resuming with other settings printed:\n%s", out.String())
+	}
+
+	// -continue is for -out, not -resume.
+	r := shortConfig(t)
+	r.Continue, r.Resume = true, u.Out
+	if _, err := Run(context.Background(), r, &bytes.Buffer{}); !IsInputError(err) || !strings.Contains(err.Error(), "-continue goes with -out") {
+		t.Errorf("-continue -resume: %v", err)
+	}
+}
+
+// sameFiles compares two snapshots of a folder, the lock file aside (a
+// process that holds the folder writes its pid there).
+func sameFiles(a, b map[string][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for name, data := range a {
+		if name != runfolder.LockFile && !bytes.Equal(data, b[name]) {
+			return false
+		}
+	}
+	return true
+}
+
+// A run folder has one writer: while it is held, a second run, a resume
+// and an overwrite are refused naming the holder, and nothing changes; a
+// run that failed before writing leaves no folder behind.
+func TestRunFolderLock(t *testing.T) {
+	c := shortConfig(t)
+	c.Epochs = 1
+	if _, err := Run(context.Background(), c, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, c.Out)
+	held, err := runfolder.Lock(c.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := c
+	again.Out = c.Out
+	resume := shortConfig(t)
+	resume.Resume, resume.Epochs = c.Out, 2
+	resume.Overridden = map[string]bool{"epochs": true}
+	overwrite := c
+	overwrite.Overwrite = true
+	for name, cfg := range map[string]Config{"train": again, "-resume": resume, "-overwrite": overwrite} {
+		_, err := Run(context.Background(), cfg, &bytes.Buffer{})
+		if !IsInputError(err) || !strings.Contains(err.Error(), c.Out+" is in use by pid ") {
+			t.Errorf("%s beside a holder: %v", name, err)
+		}
+	}
+	if after := snapshot(t, c.Out); !sameFiles(before, after) {
+		t.Error("refused runs changed the folder")
+	}
+	held.Release()
+	if _, err := Run(context.Background(), resume, &bytes.Buffer{}); err != nil {
+		t.Errorf("-resume once the folder is free: %v", err)
+	}
+
+	// Refused before anything was written: the folder it made goes again.
+	bad := shortConfig(t)
+	bad.Out = filepath.Join(t.TempDir(), "new")
+	bad.DataDir = filepath.Join(t.TempDir(), "missing")
+	if _, err := Run(context.Background(), bad, &bytes.Buffer{}); !IsInputError(err) {
+		t.Fatalf("missing data: %v", err)
+	}
+	if _, err := os.Stat(bad.Out); !os.IsNotExist(err) {
+		t.Errorf("a refused run left its folder: %v", err)
+	}
+}
+
+// A run whose estimated memory does not fit is refused before anything is
+// allocated, with the estimate and what is available; the sweep sizes its
+// pool with the same estimate.
+func TestMemoryCheck(t *testing.T) {
+	defer func(f func() float64) { availableMB = f }(availableMB)
+	availableMB = func() float64 { return 24_000 }
+	c := config(t, "step3")
+	c.BatchSize = 60_000
+	_, err := Run(context.Background(), c, &bytes.Buffer{})
+	if !IsInputError(err) || !strings.Contains(err.Error(), "24,000 MB are available") || !strings.Contains(err.Error(), "batch 60000") {
+		t.Fatalf("step3 at batch 60,000 with 24 GB: %v", err)
+	}
+	// By hand from step3's layer table: per image, the input (784) and
+	// every layer's output: conv, BatchNorm, ReLU and Dropout at 14×28×28
+	// twice (87,808), the pool (2,744), the same four at 14×14×14 twice
+	// (21,952), the pool (686), four at 10×5×5 (1,000), three at 16×3×3
+	// (432), GAP (16), the 1×1 conv, Flatten and LogSoftmax (30): 115,452
+	// floats. Plus 400 MB of libtorch and data, and two of the largest
+	// output (14×28×28) per test image.
+	want := 400 + (4*115_452*60_000+2*4*10_976*1_000)/float64(1<<20)
+	if need := EstimateMB(c); need < want-1 || need > want+1 {
+		t.Errorf("step3 at batch 60,000: estimate %.0f MB, want %.0f", need, want)
+	}
+	c.BatchSize = 64
+	c.Subset, c.Epochs = 640, 1
+	if _, err := Run(context.Background(), c, &bytes.Buffer{}); err != nil {
+		t.Errorf("step3 at batch 64 with 24 GB: %v", err)
+	}
+}
+
+// An arch file trains into runs/<file name>, not runs/<name inside it>.
+func TestDefaultOutOfAnArchFile(t *testing.T) {
+	dir := t.TempDir()
+	c, err := DefaultConfig("step3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "mynet.json")
+	if err := os.WriteFile(file, c.Net.MarshalFile(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := DefaultConfig(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Out != filepath.Join("runs", "step3") || f.Out != filepath.Join("runs", "mynet") || f.Net.Name != "step3" {
+		t.Errorf("default folders: step3 %q, %s %q (net %q)", c.Out, file, f.Out, f.Net.Name)
+	}
+}
