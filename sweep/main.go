@@ -63,8 +63,8 @@ func newFlags() *flags {
 	fs.SortFlags = false
 	fs.StringVar(&f.archs, "arch", "", "nets: "+strings.Join(models.Names(), ", ")+" or arch files, comma-separated")
 	fs.StringVar(&f.seeds, "seeds", "", "seeds: 1-5, 1,2,7 or a mix (default 1)")
-	fs.StringArrayVar(&f.sets, "set", nil, "a train flag and its values: lr=0.05,0.1 (repeat for more flags; one value applies to every run)")
-	fs.StringVar(&f.file, "file", "", "a sweep file (JSON: archs, seeds, set); flags given beside it replace its fields")
+	fs.StringArrayVar(&f.sets, "set", nil, "a train flag and its values: lr=0.05,0.1 (repeat for more flags; one value applies to every run; flags the sweep sets itself, such as -seed, -out or -threads, are refused)")
+	fs.StringVar(&f.file, "file", "", "a sweep file (JSON: archs, seeds, set); -arch and -seeds given beside it replace its archs and seeds, and each -set NAME=... its set's NAME")
 	fs.StringVar(&f.out, "out", "", "the sweep folder (default runs/sweep-<arch>)")
 	fs.IntVar(&f.jobs, "jobs", 0, "runs at a time (default: CPU cores ÷ -threads, fewer if memory would not hold them; on a GPU min(cores, 12))")
 	fs.IntVar(&f.threads, "threads", 0, "libtorch threads per run (default 1, or cores ÷ -jobs when -jobs is given)")

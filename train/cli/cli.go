@@ -93,7 +93,7 @@ func newOptions(c *engine.Config, evalPath *string) *options {
 	g.IntVar(&c.TestBatchSize, "test-batch-size", c.TestBatchSize, "evaluation batch size")
 	g.IntVar(&c.Subset, "subset", c.Subset, "train on the first N training images only (0 = all 60,000)")
 	g.IntVar(&c.Holdout, "holdout", c.Holdout, "hold out the last N training images and evaluate on them instead of the test set (for tuning)")
-	g.IntVar(&c.Workers, "workers", c.Workers, "goroutines preparing each batch")
+	g.IntVar(&c.Workers, "workers", c.Workers, "goroutines preparing each batch (a GPU run takes 2 unless this is given)")
 
 	g = group("Output")
 	g.StringVar(&c.Out, "out", c.Out, "run folder (default: runs/<arch>)")
@@ -106,7 +106,7 @@ func newOptions(c *engine.Config, evalPath *string) *options {
 	g.BoolVar(&c.Continue, "continue", c.Continue, "start again safely: a finished run in the run folder is reported and kept, an unfinished one resumed, and only a new folder trains (-overwrite still starts over)")
 
 	g = group("Resume, evaluate, export")
-	g.StringVar(&c.Resume, "resume", c.Resume, "continue the run in this folder from its last finished epoch (-epochs N extends it)")
+	g.StringVar(&c.Resume, "resume", c.Resume, "continue the run in this folder from its last finished epoch (-epochs N extends it, except a OneCycle run, whose schedule spans its epochs)")
 	g.StringVar(evalPath, "eval", *evalPath, "evaluate a saved model.pt (or checkpoint.pt) on the test set instead of training")
 	g.BoolVar(&o.pytorch, "pytorch", false, "print the arch as PyTorch Python code (to load model.pt with torch) and exit")
 	g.BoolVar(&o.export, "export-arch", false, "print the arch, with the recipe and any recipe flags applied, as an arch file and exit")
