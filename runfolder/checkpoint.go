@@ -67,6 +67,9 @@ type Meta struct {
 	// Averaged counts the updates of the averaged weights so far; it is
 	// there exactly when the recipe averages the weights.
 	Averaged *int64 `json:"averaged,omitempty"`
+	// ResumedAt lists the epochs after which the run was resumed so far,
+	// every resume in order.
+	ResumedAt []int `json:"resumed_after_epochs,omitempty"`
 }
 
 // Settings are the settings outside the recipe that a resumed run

@@ -148,8 +148,9 @@ func WriteMetrics(dir string, rows []EpochMetrics, evalName string) error {
 }
 
 // Prepare creates the folder for a new run, refusing to mix it with an
-// earlier run unless overwrite is set (then the earlier run's files, and
-// the temporary files of killed writes, go).
+// earlier run unless overwrite is set (then the earlier run's files go).
+// The temporary files of killed writes go either way: the caller holds
+// the folder (Lock), so no live writer owns them.
 func Prepare(dir string, overwrite bool) error {
 	if !overwrite {
 		if _, err := os.Stat(filepath.Join(dir, SummaryFile)); err == nil {
@@ -164,9 +165,9 @@ func Prepare(dir string, overwrite bool) error {
 				return &InputError{Err: fmt.Errorf("overwrite: %w", err)}
 			}
 		}
-		if err := RemoveTemps(dir); err != nil {
-			return &InputError{Err: fmt.Errorf("overwrite: %w", err)}
-		}
+	}
+	if err := RemoveTemps(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return &InputError{Err: fmt.Errorf("run folder: %w", err)}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return &InputError{Err: fmt.Errorf("run folder: %w", err)}
@@ -180,8 +181,32 @@ func RemoveTemps(dir string) error {
 	return err
 }
 
-// Finished reports whether dir holds a finished run (its summary.json).
+// Finished reports whether dir holds a finished run: a summary.json that
+// reads as one. A damaged summary.json does not finish a run: -resume
+// writes it again.
 func Finished(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, SummaryFile))
-	return err == nil
+	_, ok := FinishedEpochs(dir)
+	return ok
+}
+
+// FinishedEpochs is the number of epochs of the finished run in dir, read
+// from its summary.json; ok is false where there is none that reads. A
+// summary of fewer epochs than the checkpoint holds is that of an earlier
+// finish, before the run was extended.
+func FinishedEpochs(dir string) (epochs int, ok bool) {
+	r, err := ReadResult(dir)
+	if err != nil {
+		return 0, false
+	}
+	return len(r.Epochs), true
+}
+
+// MarkUnfinished removes summary.json, so that the folder no longer claims
+// a finished run: a run extended with -epochs is unfinished until its new
+// last epoch.
+func MarkUnfinished(dir string) error {
+	if err := atomicfile.Remove(filepath.Join(dir, SummaryFile)); err != nil {
+		return fmt.Errorf("run folder: %w", err)
+	}
+	return nil
 }

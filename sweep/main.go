@@ -456,6 +456,12 @@ func runTask(dir string, n int, stdout, stderr io.Writer) int {
 		return 2
 	}
 	r := line.Run()
+	// A task that Slurm requeued may start while its predecessor still
+	// saves its checkpoint: wait for the folder (train holds it while it
+	// trains, so two never train it at once), then see where the run is.
+	pool.WaitForFolder(context.Background(), filepath.Join(dir, r.Dir), func(holder string) {
+		fmt.Fprintf(stdout, "sweep: waiting for %s to leave %s\n", holder, r.Dir)
+	})
 	plan, err := pool.Prepare(dir, r, line.Threads, line.Device)
 	if err != nil {
 		fmt.Fprintf(stderr, "sweep: %s\n", cli.OneLine(err))

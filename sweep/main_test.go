@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -301,31 +303,104 @@ func TestKilledSweepStopsItsRuns(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	// The run's process, found by its folder on its command line.
+	// The next sweep, started at once: the killed sweep's run may still be
+	// training until it notices; the new sweep waits for its folder, and
+	// resumes it once the run has stopped with its checkpoint.
 	runDir := filepath.Join(dir, "tiny", "seed1")
-	alive := func() bool {
-		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-		for _, p := range procs {
-			if strings.Contains(readFile(p), runDir) {
-				return true
-			}
-		}
-		return false
-	}
-	for alive() {
-		if time.Now().After(deadline) {
-			t.Fatal("the run still trains 3 minutes after its sweep was killed")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if runfolder.Finished(runDir) {
-		t.Fatal("the run finished instead of stopping")
-	}
-	if !strings.Contains(readFile(filepath.Join(runDir, "train.log")), "stopping after this batch") {
-		t.Errorf("the run did not stop as on Ctrl-C:\n%s", readFile(filepath.Join(runDir, "train.log")))
-	}
 	out, errOut, code := runSweep(t, nil, args...)
 	if code != 0 || !strings.Contains(out, "started (resume)") || !runfolder.Finished(runDir) {
 		t.Errorf("the next sweep: exit %d\n%s%s", code, out, errOut)
 	}
+	log := readFile(filepath.Join(runDir, "train.log"))
+	if !strings.Contains(log, "stopping after this batch") || strings.Count(log, "train: ") != 2 {
+		t.Errorf("the killed sweep's run did not stop as on Ctrl-C, once, before the next sweep resumed it:\n%s", log)
+	}
+	t.Logf("the next sweep:\n%s", out)
+}
+
+// A damaged summary.json does not break the sweep: the report lists the
+// run as unreadable, naming the file, and reports the others; the sweep
+// run again finishes that run anew from its checkpoint, to the same table.
+func TestDamagedSummary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains two runs")
+	}
+	dir := filepath.Join(t.TempDir(), "damaged")
+	args := []string{"-arch", "tiny", "-seeds", "1-2", "-set", "subset=1000", "-set", "epochs=1", "-set", "test-batch-size=1000", "-out", dir}
+	if out, errOut, code := runSweep(t, nil, args...); code != 0 {
+		t.Fatalf("sweep: exit %d\n%s%s", code, out, errOut)
+	}
+	want := table(t, dir)
+	summary := filepath.Join(dir, "tiny", "seed2", "summary.json")
+	if err := os.Truncate(summary, 100); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runSweep(t, nil, "-report", dir)
+	if code != 0 || !strings.Contains(out, "1 unreadable") || !strings.Contains(out, filepath.Join("tiny", "seed2", "summary.json")+": unexpected end of JSON input") {
+		t.Errorf("-report: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = runSweep(t, nil, args...)
+	if code != 0 || !strings.Contains(out, "started (resume)") {
+		t.Fatalf("the sweep again: exit %d\n%s%s", code, out, errOut)
+	}
+	if got := table(t, dir); got != want {
+		t.Errorf("after finishing the damaged run again:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// Two sweeps side by side pin their runs to different cores: a core that
+// a pinned run holds is not given to another sweep's run.
+func TestTwoSweepsPinApart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains two runs")
+	}
+	if runtime.NumCPU() < 2 {
+		t.Skip("one CPU")
+	}
+	bin := sweepBin(t)
+	var dirs [2]string
+	var cmds [2]*exec.Cmd
+	for i := range cmds {
+		dirs[i] = filepath.Join(t.TempDir(), fmt.Sprintf("side%d", i))
+		cmds[i] = exec.Command(bin, "-arch", "tiny", "-set", "subset=6000", "-set", "epochs=2", "-set", "test-batch-size=1000",
+			"-jobs", "1", "-threads", "1", "-out", dirs[i])
+		if err := cmds[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmds[i].Process.Kill()
+	}
+	// Each run's allowed CPUs, read from /proc while both train.
+	allowed := func(dir string) string {
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, p := range procs {
+			if strings.Contains(readFile(p), filepath.Join(dir, "tiny", "seed1")) && strings.Contains(readFile(p), "train") {
+				for _, line := range strings.Split(readFile(filepath.Join(filepath.Dir(p), "status")), "\n") {
+					if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+						return strings.TrimSpace(v)
+					}
+				}
+			}
+		}
+		return ""
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	var got [2]string
+	for got[0] == "" || got[1] == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the two runs were not seen training together: %q", got)
+		}
+		for i := range got {
+			got[i] = allowed(dirs[i])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got[0] == got[1] {
+		t.Errorf("both sweeps pinned their run to CPUs %s", got[0])
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("sweep %d: %v", i+1, err)
+		}
+	}
+	t.Logf("runs pinned to CPUs %s and %s", got[0], got[1])
 }

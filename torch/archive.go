@@ -25,12 +25,18 @@ func badFile(format string, args ...any) error {
 const (
 	sigLocal      = 0x04034b50
 	sigDescriptor = 0x08074b50
+	sigDirEntry   = 0x02014b50
 	sigDirEnd     = 0x06054b50
 	sigDir64End   = 0x06064b50
 	sigDir64Loc   = 0x07064b50
 	localLen      = 30
-	dirEndLen     = 22
-	dir64LocLen   = 20
+	// General purpose flags (APPNOTE.TXT 4.4.4).
+	flagDescriptor = 0x8
+	flagUTF8       = 0x800
+	// The MS-DOS folder bit of an entry's external attributes.
+	dosDirectory = 0x10
+	dirEndLen    = 22
+	dir64LocLen  = 20
 )
 
 // CheckArchive checks, in Go, that data is a whole PyTorch file before any
@@ -123,8 +129,19 @@ func checkLayout(data []byte, files []*zip.File) error {
 		flags := le.Uint16(data[pos+6:])
 		nameLen, extraLen := int64(le.Uint16(data[pos+26:])), int64(le.Uint16(data[pos+28:]))
 		start := pos + localLen + nameLen + extraLen
-		if start != offsets[f] || string(data[pos+localLen:pos+localLen+nameLen]) != f.Name {
+		if start != offsets[f] || string(data[pos+localLen:pos+localLen+nameLen]) != f.Name || flags != f.Flags {
 			return badFile("entry %s: its local header does not match the directory: the file is corrupt", f.Name)
+		}
+		// PyTorch's writer sets at most these: sizes in a data descriptor
+		// (bit 3) and UTF-8 names (bit 11). Encryption and the rest make
+		// libtorch's reader refuse the entry.
+		if f.Flags&^(flagDescriptor|flagUTF8) != 0 {
+			return badFile("entry %s: zip flags %#x, which PyTorch does not write: the file is corrupt", f.Name, f.Flags)
+		}
+		// An entry marked as a folder (the MS-DOS attribute) is read by
+		// libtorch's reader as empty, silently: torch.save writes none.
+		if f.ExternalAttrs&dosDirectory != 0 {
+			return badFile("entry %s: marked as a folder in the zip's directory: the file is corrupt", f.Name)
 		}
 		if flags&0x8 == 0 {
 			crc, csize, usize := le.Uint32(data[pos+14:]), le.Uint32(data[pos+18:]), le.Uint32(data[pos+22:])
@@ -151,6 +168,14 @@ func checkLayout(data []byte, files []*zip.File) error {
 	}
 	dirSize, dirOffset := int64(le.Uint32(data[end+12:])), int64(le.Uint32(data[end+16:]))
 	dirEnd := end
+	// One disk, and the entry counts the directory holds: libtorch's reader
+	// refuses anything else ("unsupported multidisk archive", "too many
+	// files"), which Go's reader lets pass.
+	n := uint64(len(files))
+	count := func(v uint64, max uint64) bool { return v == n || v == max }
+	if le.Uint16(data[end+4:]) != 0 || le.Uint16(data[end+6:]) != 0 || !count(uint64(le.Uint16(data[end+8:])), 0xffff) || le.Uint16(data[end+8:]) != le.Uint16(data[end+10:]) {
+		return badFile("damaged: the zip's end record gives other disks or entry counts than its directory holds")
+	}
 	if loc := end - dir64LocLen; loc >= pos && le.Uint32(data[loc:]) == sigDir64Loc {
 		rec := int64(le.Uint64(data[loc+8:]))
 		if rec < pos || rec+56 > loc || le.Uint32(data[rec:]) != sigDir64End {
@@ -159,10 +184,40 @@ func checkLayout(data []byte, files []*zip.File) error {
 		if rec+12+int64(le.Uint64(data[rec+4:])) != loc {
 			return badFile("damaged: the zip64 end record's size is wrong")
 		}
+		if le.Uint32(data[loc+4:]) != 0 || le.Uint32(data[loc+16:]) != 1 || le.Uint32(data[rec+16:]) != 0 || le.Uint32(data[rec+20:]) != 0 ||
+			le.Uint64(data[rec+24:]) != n || le.Uint64(data[rec+32:]) != n {
+			return badFile("damaged: the zip64 end record gives other disks or entry counts than its directory holds")
+		}
 		dirSize, dirOffset, dirEnd = int64(le.Uint64(data[rec+40:])), int64(le.Uint64(data[rec+48:])), rec
 	}
 	if dirOffset != pos || dirOffset+dirSize != dirEnd {
 		return badFile("damaged: %d bytes between the last entry and the end of the zip's directory are unaccounted for", dirEnd-pos-dirSize)
+	}
+	return checkDirectory(data[dirOffset:dirEnd], files)
+}
+
+// checkDirectory walks the central directory's records, which Go's reader
+// has parsed, for what it does not check and libtorch's reader refuses:
+// each record names its entry in order, starts on disk 0, and the records
+// fill the directory exactly.
+func checkDirectory(dir []byte, files []*zip.File) error {
+	le := bin.LittleEndian
+	p := 0
+	for _, f := range files {
+		if p+46 > len(dir) || le.Uint32(dir[p:]) != sigDirEntry {
+			return badFile("damaged: the zip's directory does not hold a record for each entry")
+		}
+		nameLen, extraLen, commentLen := int(le.Uint16(dir[p+28:])), int(le.Uint16(dir[p+30:])), int(le.Uint16(dir[p+32:]))
+		if p+46+nameLen > len(dir) || string(dir[p+46:p+46+nameLen]) != f.Name {
+			return badFile("damaged: the zip's directory does not hold a record for each entry")
+		}
+		if le.Uint16(dir[p+34:]) != 0 {
+			return badFile("entry %s: on disk %d of a one-disk file: the file is corrupt", f.Name, le.Uint16(dir[p+34:]))
+		}
+		p += 46 + nameLen + extraLen + commentLen
+	}
+	if p != len(dir) {
+		return badFile("damaged: %d bytes of the zip's directory belong to no entry", len(dir)-p)
 	}
 	return nil
 }

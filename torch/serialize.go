@@ -5,8 +5,10 @@ package torch
 import "C"
 
 import (
+	"archive/zip"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -135,14 +137,56 @@ func splitStrings(p *C.char, n int) []string {
 }
 
 // explainLoadError says what to do about the files PyTorch users most often
-// hand over: libtorch 1.13 cannot unpickle the OrderedDict that
-// model.state_dict() returns, nor a whole pickled module.
+// hand over, where that is what libtorch refused: libtorch 1.13 cannot
+// unpickle the OrderedDict that model.state_dict() returns, nor a whole
+// pickled module. Anything else is libtorch's own message. (Every tensor's
+// pickle names collections.OrderedDict, so only the object at the top of
+// the pickle tells.)
 func explainLoadError(data []byte, err error) error {
+	top := topLevelClass(data)
 	switch {
-	case bytes.Contains(data, []byte("collections\nOrderedDict")):
-		return fmt.Errorf("torch: load: the file holds an OrderedDict, which libtorch cannot read; save a plain dict in Python: torch.save(dict(model.state_dict()), path)")
-	case bytes.Contains(data, []byte("torch.nn.modules")):
-		return fmt.Errorf("torch: load: the file holds a whole pickled PyTorch module; save its state dict instead: torch.save(dict(model.state_dict()), path)")
+	case top == "collections.OrderedDict":
+		return fmt.Errorf("torch: load: the file holds an OrderedDict, which libtorch cannot read; save a plain dict in Python: torch.save(dict(model.state_dict()), path) (%v)", err)
+	case top != "":
+		return fmt.Errorf("torch: load: the file holds a pickled %s object, not a dict of tensors; save a state dict in Python: torch.save(dict(model.state_dict()), path) (%v)", top, err)
 	}
 	return err
+}
+
+// topLevelClass is the class of the object a torch.save file pickles at its
+// top, "module.Name", when the pickle (protocol 2, torch.save's) builds
+// one from a class; "" for a plain dict, a list, another protocol or a
+// file it cannot tell.
+func topLevelClass(data []byte) string {
+	r, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return ""
+	}
+	for _, f := range r.File {
+		if !strings.HasSuffix(f.Name, "/data.pkl") && f.Name != "data.pkl" {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return ""
+		}
+		head := make([]byte, 256)
+		n, _ := io.ReadFull(rc, head)
+		rc.Close()
+		head = head[:n]
+		// PROTO 2, then GLOBAL "module\nname\n".
+		if len(head) < 3 || head[0] != 0x80 || head[1] != 2 || head[2] != 'c' {
+			return ""
+		}
+		parts := strings.SplitN(string(head[3:]), "\n", 3)
+		if len(parts) < 3 || parts[0] == "" || parts[1] == "" {
+			return ""
+		}
+		class := parts[0] + "." + parts[1]
+		if class == "torch.jit._pickle.restore_type_tag" {
+			return "" // libtorch's own typed dict (torch::pickle_save)
+		}
+		return class
+	}
+	return ""
 }

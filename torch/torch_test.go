@@ -1,9 +1,12 @@
 package torch_test
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"math"
 	"os"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -473,13 +476,97 @@ func TestSaveLoadDictWithStrings(t *testing.T) {
 	}
 }
 
+// What libtorch refuses is explained where the cause is known (an
+// OrderedDict, a whole module) and left in libtorch's words otherwise: a
+// plain dict whose pickle names OrderedDict only inside its tensors is not
+// an OrderedDict.
 func TestLoadOrderedDictExplains(t *testing.T) {
-	data, err := os.ReadFile("testdata/python_ordereddict.pt")
+	for _, tc := range []struct {
+		file, want, not string
+	}{
+		{"testdata/python_ordereddict.pt", "the file holds an OrderedDict, which libtorch cannot read", ""},
+		{"testdata/python_module.pt", "a pickled torch.nn.modules.linear.Linear object, not a dict of tensors", "OrderedDict, which"},
+		{"testdata/python_dict_with_int.pt", "", "OrderedDict"},
+	} {
+		data, err := os.ReadFile(tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = torch.LoadDict(data)
+		switch {
+		case err == nil:
+			t.Errorf("%s: loaded", tc.file)
+		case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+			t.Errorf("%s: %v, want %q", tc.file, err, tc.want)
+		case tc.not != "" && strings.Contains(err.Error(), tc.not):
+			t.Errorf("%s: %v, should not mention %q", tc.file, err, tc.not)
+		}
+		t.Logf("%s: %v", tc.file, err)
+	}
+}
+
+// A checkpoint whose central directory (and end records) is damaged byte
+// by byte is either refused by CheckArchive, in its own words, or loads
+// exactly as the whole file does: none reaches libtorch's reader to be
+// refused there (nor explained as an OrderedDict).
+func TestDamagedDirectory(t *testing.T) {
+	data, err := os.ReadFile("testdata/tiny_checkpoint.pt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = torch.LoadTensors(data)
-	if err == nil || !strings.Contains(err.Error(), "torch.save(dict(model.state_dict()), path)") {
-		t.Errorf("OrderedDict: %v", err)
+	want, wantTexts, err := torch.LoadDict(data)
+	if err != nil {
+		t.Fatal(err)
 	}
+	wantValues := values(t, want)
+	// The central directory: from its offset (in the end record) to the
+	// end record itself.
+	end := bytes.LastIndex(data, []byte("PK\x05\x06"))
+	dir := int(binary.LittleEndian.Uint32(data[end+16:]))
+	refused, same, libtorch := 0, 0, 0
+	for i := dir; i < len(data); i++ {
+		for _, x := range []byte{0x01, 0x08, 0x80, 0xff} {
+			bad := bytes.Clone(data)
+			bad[i] ^= x
+			got, texts, err := torch.LoadDict(bad)
+			var fe *torch.FileError
+			switch {
+			case errors.As(err, &fe):
+				refused++
+			case err != nil:
+				libtorch++
+				if strings.Contains(err.Error(), "OrderedDict") {
+					t.Errorf("byte %d ^ %#x: %v", i, x, err)
+				}
+			default:
+				if !reflect.DeepEqual(values(t, got), wantValues) || !reflect.DeepEqual(texts, wantTexts) {
+					t.Errorf("byte %d ^ %#x: loaded other values", i, x)
+				}
+				same++
+			}
+		}
+	}
+	t.Logf("%d damaged directories: %d refused by CheckArchive, %d loaded the same, %d refused by libtorch", refused+same+libtorch, refused, same, libtorch)
+	if libtorch > 0 {
+		t.Errorf("%d damaged directories passed CheckArchive and were refused by libtorch", libtorch)
+	}
+}
+
+// values reads a loaded dict's tensors as float32s and closes them.
+func values(t *testing.T, items []torch.Named) map[string][]float32 {
+	t.Helper()
+	out := map[string][]float32{}
+	for _, it := range items {
+		if it.Tensor.DType() == torch.Float32 {
+			v, err := it.Tensor.Float32s()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[it.Name] = v
+		} else {
+			out[it.Name] = nil
+		}
+		it.Tensor.Close()
+	}
+	return out
 }

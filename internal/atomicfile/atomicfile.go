@@ -23,6 +23,12 @@ import (
 // Perm is the permission of every file written here, before the umask.
 const Perm fs.FileMode = 0o644
 
+// BeforeChange, when set, is called before each change this package makes
+// to a file: a written file's rename into place (its temporary file
+// complete beside it) and a removal. Crash tests set it to kill their
+// process at a chosen change; it is nil otherwise.
+var BeforeChange func(path string)
+
 // Write writes data to path atomically.
 func Write(path string, data []byte) error {
 	return WriteFunc(path, func(w io.Writer) error {
@@ -53,6 +59,9 @@ func WriteFunc(path string, write func(io.Writer) error) (err error) {
 	}
 	if err != nil {
 		return err
+	}
+	if BeforeChange != nil {
+		BeforeChange(path)
 	}
 	if err = os.Rename(tmp, path); err != nil {
 		return err
@@ -85,6 +94,22 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
+}
+
+// Remove removes path, durably (its folder synced), so that a crash after
+// it does not bring the file back; a missing file is no error.
+func Remove(path string) error {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if BeforeChange != nil {
+		BeforeChange(path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	syncDir(filepath.Dir(path))
+	return nil
 }
 
 // RemoveTemps removes the temporary files that killed writes of the named

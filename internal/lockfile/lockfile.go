@@ -81,6 +81,23 @@ func (l *Lock) Release() {
 	l.f = nil
 }
 
+// Held reports whether another process holds the lock file name in dir,
+// and what the file says of it, without taking the lock or writing
+// anything. A missing file is not held.
+func Held(dir, name string) (held bool, holder string) {
+	path := filepath.Join(dir, name)
+	f, err := os.Open(path)
+	if err != nil {
+		return false, ""
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return errors.Is(err, syscall.EWOULDBLOCK), Holder(path)
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false, ""
+}
+
 // Holder is what the lock file at path says of its holder ("pid 1234:
 // train -arch step3"), or "" when it says nothing readable.
 func Holder(path string) string {

@@ -91,3 +91,27 @@ func TestKilledHolderLeavesNoLock(t *testing.T) {
 	}
 	l.Release()
 }
+
+// Held tells whether another holds a lock, without taking it or writing.
+func TestHeld(t *testing.T) {
+	dir := t.TempDir()
+	if held, _ := Held(dir, "x.lock"); held {
+		t.Error("a missing lock file is held")
+	}
+	l, err := Acquire(dir, "x.lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "x.lock"))
+	held, holder := Held(dir, "x.lock")
+	if !held || holder != strings.TrimSpace(string(before)) {
+		t.Errorf("held lock: %v %q", held, holder)
+	}
+	l.Release()
+	if held, _ := Held(dir, "x.lock"); held {
+		t.Error("a released lock is held")
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "x.lock")); string(after) != string(before) {
+		t.Error("Held wrote to the lock file")
+	}
+}

@@ -1,19 +1,33 @@
 package pool
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tinydigits/tinydigits/internal/lockfile"
 )
 
-// cpuSlots gives each of jobs runs its own threads CPUs from those this
-// process may use, or nil when they do not fit (then the runs are not
-// pinned and the system places them). Pinned one-thread runs side by side
-// were 6-8% faster on the 2-core development machine than unpinned ones
-// (BENCHMARKS.md, "Sweeps"): each run's Go and libtorch threads stay on
-// its core, with its caches.
-func cpuSlots(jobs, threads int) [][]int {
+// Pinned one-thread runs side by side were 6-8% faster on the 2-core
+// development machine than unpinned ones (BENCHMARKS.md, "Sweeps"): each
+// run's Go and libtorch threads stay on their core, with its caches. But a
+// core that two pinned runs share runs each at half speed, where the
+// system would have moved one elsewhere; so a run is pinned only to cores
+// that no other pinned run holds, whichever sweep started it.
+
+// claimDir is where pinned runs claim their CPUs: one lock file per CPU,
+// held by the sweep process while the run it pinned there lasts. The
+// kernel releases a claim when its sweep dies, so a CPU is never lost.
+var claimDir = func() string {
+	return filepath.Join(os.TempDir(), fmt.Sprintf("tinydigits-cpus-%d", os.Getuid()))
+}
+
+// allowedCPUs lists the CPUs this process may run on.
+func allowedCPUs() []int {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
 		return nil
@@ -24,14 +38,39 @@ func cpuSlots(jobs, threads int) [][]int {
 			cpus = append(cpus, c)
 		}
 	}
-	if jobs < 1 || threads < 1 || jobs*threads > len(cpus) {
-		return nil
+	return cpus
+}
+
+// claimCPUs claims n of the CPUs this process may use that no pinned run
+// holds, lowest first. Where fewer are free, or the claims cannot be
+// made, it claims none and returns nil: the run goes unpinned, placed by
+// the system, rather than onto a core that another pinned run holds.
+// release gives the claims back.
+func claimCPUs(n int) (cpus []int, release func()) {
+	var held []*lockfile.Lock
+	release = func() {
+		for _, l := range held {
+			l.Release()
+		}
+		held = nil
 	}
-	slots := make([][]int, jobs)
-	for k := range slots {
-		slots[k] = cpus[k*threads : (k+1)*threads]
+	dir := claimDir()
+	if n < 1 || os.MkdirAll(dir, 0o700) != nil {
+		return nil, release
 	}
-	return slots
+	for _, c := range allowedCPUs() {
+		l, err := lockfile.Acquire(dir, fmt.Sprintf("cpu%d.lock", c))
+		if err != nil {
+			continue
+		}
+		held = append(held, l)
+		cpus = append(cpus, c)
+		if len(cpus) == n {
+			return cpus, release
+		}
+	}
+	release()
+	return nil, release
 }
 
 // startOn starts cmd with its threads allowed on cpus only (all CPUs when

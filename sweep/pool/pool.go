@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tinydigits/tinydigits/internal/lockfile"
 	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/sweep/grid"
 	"github.com/tinydigits/tinydigits/train/engine"
@@ -37,8 +38,9 @@ type Options struct {
 	Quit <-chan struct{}
 	// Display shows the progress: a terminal's live lines or plain lines.
 	Display *Display
-	// Pin gives each run slot its own CPUs (-threads of them) where the
-	// runs fit the CPUs this process may use.
+	// Pin gives each run CPUs of its own (as many as its threads), ones
+	// that no other pinned run holds, this sweep's or another's; a run
+	// that finds too few free goes unpinned.
 	Pin bool
 }
 
@@ -130,20 +132,12 @@ func Run(ctx context.Context, dir string, runs []grid.Run, opt Options) (*Outcom
 
 	queue := make(chan *Task)
 	var wg sync.WaitGroup
-	var slots [][]int
-	if opt.Pin {
-		slots = cpuSlots(max(1, opt.Jobs), max(1, opt.Threads))
-	}
-	for k := range max(1, opt.Jobs) {
-		var cpus []int
-		if slots != nil {
-			cpus = slots[k]
-		}
+	for range max(1, opt.Jobs) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for t := range queue {
-				runTask(ctx, dir, t, opt, cpus, &mu, d)
+				runTask(ctx, dir, t, opt, &mu, d)
 			}
 		}()
 	}
@@ -170,8 +164,10 @@ func Run(ctx context.Context, dir string, runs []grid.Run, opt Options) (*Outcom
 	return out, nil
 }
 
-// runTask runs one train process and follows it to its end.
-func runTask(ctx context.Context, dir string, t *Task, opt Options, cpus []int, mu *sync.Mutex, d *Display) {
+// runTask runs one train process and follows it to its end. The run's
+// state is decided as it starts, not when the sweep started: a folder
+// deleted meanwhile trains afresh, one finished meanwhile is skipped.
+func runTask(ctx context.Context, dir string, t *Task, opt Options, mu *sync.Mutex, d *Display) {
 	runDir := filepath.Join(dir, t.Run.Dir)
 	fail := func(format string, args ...any) {
 		mu.Lock()
@@ -181,6 +177,24 @@ func runTask(ctx context.Context, dir string, t *Task, opt Options, cpus []int, 
 	}
 	if ctx.Err() != nil {
 		return // stays Waiting: not started
+	}
+	WaitForFolder(ctx, runDir, func(holder string) {
+		d.event(t, "waiting for "+holder+" to leave the run's folder")
+	})
+	plan, err := Prepare(dir, t.Run, opt.Threads, opt.Device)
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	mu.Lock()
+	t.Plan = plan
+	if plan.State == Finished {
+		t.Status = Skipped
+	}
+	mu.Unlock()
+	if plan.State == Finished {
+		d.event(t, "finished meanwhile, by another process")
+		return
 	}
 	if t.Plan.State == Fresh {
 		if err := Record(dir, t.Run, opt.Threads, opt.Device); err != nil {
@@ -211,6 +225,12 @@ func runTask(ctx context.Context, dir string, t *Task, opt Options, cpus []int, 
 	// Its own process group: a Ctrl-C on the terminal reaches the sweep
 	// alone, which passes it on once to each run.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var cpus []int
+	if opt.Pin {
+		var release func()
+		cpus, release = claimCPUs(plan.Threads)
+		defer release()
+	}
 	mu.Lock()
 	t.Status, t.Started = Running, time.Now()
 	mu.Unlock()
@@ -293,6 +313,34 @@ func runTask(ctx context.Context, dir string, t *Task, opt Options, cpus []int, 
 	}
 	mu.Unlock()
 	d.event(t, msg)
+}
+
+// WaitForFolder waits while another process holds the run folder runDir
+// (its run.lock): a run of a sweep that was killed, which notices at its
+// next batch and stops with a checkpoint, or a Slurm task that is being
+// replaced. onWait is told once whom it waits for. After a minute it
+// returns anyway, and the run's train refuses the folder, naming the
+// holder.
+func WaitForFolder(ctx context.Context, runDir string, onWait func(holder string)) {
+	deadline := time.Now().Add(time.Minute)
+	told := false
+	for {
+		held, holder := lockfile.Held(runDir, runfolder.LockFile)
+		if !held || time.Now().After(deadline) || ctx.Err() != nil {
+			return
+		}
+		if !told && onWait != nil {
+			if holder == "" {
+				holder = "another process"
+			}
+			onWait(holder)
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // lastError is a failed run's error from its log: the last line train

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -83,4 +84,63 @@ func TestOverall(t *testing.T) {
 	if got := d.overall(); !strings.Contains(got, " 56%") || !strings.Contains(got, "1 failed") {
 		t.Errorf("after a failure: %q", got)
 	}
+}
+
+// Each run's state is decided when it starts, not when the sweep started:
+// a run to resume whose folder is deleted while another run trains starts
+// afresh, and one finished meanwhile by another process is skipped. The
+// train command here is a script that records its flags.
+func TestStateDecidedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(t.TempDir(), "calls")
+	runs := []grid.Run{
+		{Config: "tiny", Dir: filepath.Join("tiny", "seed1"), Args: []string{"-arch", "tiny", "-seed", "1"}},
+		{Config: "tiny", Dir: filepath.Join("tiny", "seed2"), Args: []string{"-arch", "tiny", "-seed", "2"}},
+		{Config: "tiny", Dir: filepath.Join("tiny", "seed3"), Args: []string{"-arch", "tiny", "-seed", "3"}},
+	}
+	// seed2 and seed3 are unfinished runs to resume, by their checkpoints.
+	for _, r := range runs[1:] {
+		if err := Record(dir, r, 1, "cpu"); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, r.Dir, runfolder.CheckpointFile), []byte("x"), 0o644)
+	}
+	// The first run deletes seed2's folder and finishes seed3, as a person
+	// or another process might meanwhile; every run writes its summary.
+	script := `
+echo "$*" >> "$LOG"
+out=""; prev=""
+for a in "$@"; do
+  case "$prev" in -out|-resume) out=$a ;; esac
+  prev=$a
+done
+case "$out" in
+  */seed1) rm -rf "$SWEEP/tiny/seed2"; echo '{}' > "$SWEEP/tiny/seed3/summary.json" ;;
+esac
+echo '{}' > "$out/summary.json"
+`
+	t.Setenv("LOG", log)
+	t.Setenv("SWEEP", dir)
+	out, err := Run(context.Background(), dir, runs, Options{Jobs: 1, Threads: 1, Device: "cpu", Command: []string{"bash", "-c", script, "train"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := strings.Split(strings.TrimSpace(readFile(t, log)), "\n")
+	if len(calls) != 2 || !strings.Contains(calls[1], "-arch tiny -seed 2 -out "+filepath.Join(dir, "tiny", "seed2")) {
+		t.Errorf("train was called with:\n%s\nwant seed1, then seed2 afresh (its folder was deleted), not seed3", strings.Join(calls, "\n"))
+	}
+	for i, want := range []Status{Done, Done, Skipped} {
+		if got := out.Tasks[i].Status; got != want {
+			t.Errorf("run %d: %s, want %s (%s)", i+1, got, want, out.Tasks[i].Err)
+		}
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }

@@ -49,10 +49,12 @@ func (s State) String() string {
 	return [...]string{"new", "resume", "finished"}[s]
 }
 
-// Plan is how a run will be started: its state and the train flags.
+// Plan is how a run will be started: its state, the train flags and the
+// libtorch threads it will use.
 type Plan struct {
-	State State
-	Args  []string // for train; empty when Finished
+	State   State
+	Args    []string // for train; empty when Finished
+	Threads int      // a new run's -threads; a resumed run keeps those it started with
 }
 
 // Prepare decides how to start run r in the sweep folder dir, with threads
@@ -61,17 +63,22 @@ type Plan struct {
 // sweep would otherwise mix two experiments in one table.
 func Prepare(dir string, r grid.Run, threads int, device string) (Plan, error) {
 	runDir := filepath.Join(dir, r.Dir)
-	if err := checkRecord(runDir, r); err != nil {
+	rec, err := checkRecord(runDir, r)
+	if err != nil {
 		return Plan{}, err
 	}
 	if runfolder.Finished(runDir) {
 		return Plan{State: Finished}, nil
 	}
 	if _, err := os.Stat(filepath.Join(runDir, runfolder.CheckpointFile)); err == nil {
-		return Plan{State: Resume, Args: []string{"-resume", runDir, "-quiet"}}, nil
+		own := threads
+		if rec != nil && rec.Threads > 0 {
+			own = rec.Threads
+		}
+		return Plan{State: Resume, Args: []string{"-resume", runDir, "-quiet"}, Threads: own}, nil
 	}
 	args := slices.Concat(r.Args, []string{"-out", runDir, "-threads", strconv.Itoa(threads), "-device", device, "-quiet"})
-	return Plan{State: Fresh, Args: args}, nil
+	return Plan{State: Fresh, Args: args, Threads: threads}, nil
 }
 
 // Record writes RunFile for a run about to start for the first time.
@@ -85,26 +92,27 @@ func Record(dir string, r grid.Run, threads int, device string) error {
 }
 
 // checkRecord refuses a run folder whose RunFile names other flags, or
-// that holds a run without a RunFile (a train run, not the sweep's).
-func checkRecord(runDir string, r grid.Run) error {
+// that holds a run without a RunFile (a train run, not the sweep's); it
+// returns the folder's record, nil where there is none yet.
+func checkRecord(runDir string, r grid.Run) (*record, error) {
 	data, err := os.ReadFile(filepath.Join(runDir, RunFile))
 	if errors.Is(err, os.ErrNotExist) {
-		if runfolder.Finished(runDir) || exists(filepath.Join(runDir, runfolder.CheckpointFile)) {
-			return fmt.Errorf("%s holds a run the sweep did not start (no %s); move it away or use another -out", runDir, RunFile)
+		if exists(filepath.Join(runDir, runfolder.SummaryFile)) || exists(filepath.Join(runDir, runfolder.CheckpointFile)) {
+			return nil, fmt.Errorf("%s holds a run the sweep did not start (no %s); move it away or use another -out", runDir, RunFile)
 		}
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var rec record
 	if err := json.Unmarshal(data, &rec); err != nil {
-		return fmt.Errorf("%s: %v", filepath.Join(runDir, RunFile), err)
+		return nil, fmt.Errorf("%s: %v", filepath.Join(runDir, RunFile), err)
 	}
 	if !sameRun(rec.Args, r.Args) {
-		return fmt.Errorf("%s holds a run with other settings (%q, not %q); use another -out for a different sweep", runDir, rec.Args, r.Args)
+		return nil, fmt.Errorf("%s holds a run with other settings (%q, not %q); use another -out for a different sweep", runDir, rec.Args, r.Args)
 	}
-	return nil
+	return &rec, nil
 }
 
 // sameRun reports whether two train command lines describe the same run:

@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"math"
 	"sort"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -159,7 +160,7 @@ func (s *Sweep) paramsPlot(path string) error {
 	p := plot.New()
 	p.Title.Text = "Last three epochs' accuracy against parameters"
 	p.X.Label.Text = "parameters"
-	p.Y.Label.Text = sts[0].EvaluatedOn + " accuracy (%), last 3 epochs"
+	p.Y.Label.Text = strings.Join(evaluationSets(sts), " or ") + " accuracy (%), last 3 epochs"
 	p.Add(plotter.NewGrid())
 	var means plotter.XYs
 	var errs plotter.YErrors

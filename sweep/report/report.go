@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -45,6 +46,9 @@ type Config struct {
 	Runs       []Run // by seed
 	Finished   []*runfolder.Result
 	Unfinished []string // run folders without a summary.json
+	// Unreadable are run folders whose summary.json does not read as a
+	// finished run, each with the reason ("tiny/seed2/summary.json: ...").
+	Unreadable []string
 }
 
 // Stats are a configuration's figures over its finished seeds.
@@ -120,19 +124,22 @@ func Collect(dir string) (*Sweep, error) {
 				continue
 			}
 			rel := filepath.Join(e.Name(), filepath.Base(sd))
-			if !runfolder.Finished(sd) {
+			res, err := runfolder.ReadResult(sd)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
 				if isRun(sd) {
 					c.Runs = append(c.Runs, Run{Dir: rel, Seed: n})
 					c.Unfinished = append(c.Unfinished, rel)
 				}
 				continue
+			case err == nil && len(res.LastTestAccs) == 0:
+				err = errors.New("no finished epochs")
 			}
-			res, err := runfolder.ReadResult(sd)
 			if err != nil {
-				return nil, err
-			}
-			if len(res.LastTestAccs) == 0 {
-				return nil, fmt.Errorf("%s: no finished epochs", filepath.Join(sd, runfolder.SummaryFile))
+				summary := filepath.Join(rel, runfolder.SummaryFile)
+				c.Runs = append(c.Runs, Run{Dir: rel, Seed: n})
+				c.Unreadable = append(c.Unreadable, fmt.Sprintf("%s: %s", summary, strings.TrimPrefix(err.Error(), filepath.Join(sd, runfolder.SummaryFile)+": ")))
+				continue
 			}
 			c.Runs = append(c.Runs, Run{Dir: rel, Seed: n, Result: res})
 			c.Finished = append(c.Finished, res)
@@ -268,24 +275,43 @@ func (s *Sweep) ranked() ([]*Config, []Stats) {
 // of their last three accuracies, then each configuration's seeds.
 func (s *Sweep) Markdown(w io.Writer) {
 	cs, sts := s.ranked()
-	runs, unfinished := 0, 0
+	runs, unfinished, unreadable := 0, 0, 0
 	for _, c := range s.Configs {
 		runs += len(c.Runs)
 		unfinished += len(c.Unfinished)
+		unreadable += len(c.Unreadable)
 	}
 	fmt.Fprintf(w, "# Sweep %s\n\n", filepath.Base(filepath.Clean(s.Dir)))
-	fmt.Fprintf(w, "%d configurations, %d runs (%d finished, %d unfinished). Written %s.\n\n",
-		len(s.Configs), runs, runs-unfinished, unfinished, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	bad := ""
+	if unreadable > 0 {
+		bad = fmt.Sprintf(", %d unreadable", unreadable)
+	}
+	fmt.Fprintf(w, "%d configurations, %d runs (%d finished, %d unfinished%s). Written %s.\n\n",
+		len(s.Configs), runs, runs-unfinished-unreadable, unfinished, bad, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	if len(cs) > 0 {
-		on := sts[0].EvaluatedOn
-		fmt.Fprintf(w, "Ranked by the mean of the last three epochs' %s accuracy over the seeds.\n\n", on)
-		fmt.Fprintln(w, "| configuration | params | seeds | last 3 epochs % (mean ± sd) | lowest | best % (mean ± sd) | seeds holding the target | wall time (mean) |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
-		for i, c := range cs {
-			st := sts[i]
-			fmt.Fprintf(w, "| %s | %s | %d | %.2f ± %.2f | %.2f | %.2f ± %.2f | %d of %d (≥ %.2f%%) | %s |\n",
-				c.Name, models.Thousands(st.Params), st.Seeds, st.LastMean, st.LastSD, st.Lowest, st.BestMean, st.BestSD,
-				st.Held, st.Seeds, st.Target, minutes(st.WallMean))
+		// Test and validation accuracies are of different images: each
+		// set's configurations are ranked in a table of their own.
+		sets := evaluationSets(sts)
+		for k, on := range sets {
+			if k > 0 {
+				fmt.Fprintln(w)
+			}
+			apart := ""
+			if len(sets) > 1 {
+				apart = fmt.Sprintf(", among the configurations evaluated on the %s set (%s and %s accuracies are of different images, so they are ranked apart)", on, sets[0], sets[1])
+			}
+			fmt.Fprintf(w, "Ranked by the mean of the last three epochs' %s accuracy over the seeds%s.\n\n", on, apart)
+			fmt.Fprintln(w, "| configuration | params | seeds | last 3 epochs % (mean ± sd) | lowest | best % (mean ± sd) | seeds holding the target | wall time (mean) |")
+			fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+			for i, c := range cs {
+				st := sts[i]
+				if st.EvaluatedOn != on {
+					continue
+				}
+				fmt.Fprintf(w, "| %s | %s | %d | %.2f ± %.2f | %.2f | %.2f ± %.2f | %d of %d (≥ %.2f%%) | %s |\n",
+					c.Name, models.Thousands(st.Params), st.Seeds, st.LastMean, st.LastSD, st.Lowest, st.BestMean, st.BestSD,
+					st.Held, st.Seeds, st.Target, minutes(st.WallMean))
+			}
 		}
 		for i, c := range cs {
 			if r := sts[i].Raw; r != nil {
@@ -357,6 +383,24 @@ func (c *Config) seedTable(w io.Writer) {
 		}
 		fmt.Fprintf(w, "Unfinished: %s (running the sweep again resumes them).\n", strings.Join(c.Unfinished, ", "))
 	}
+	if len(c.Unreadable) > 0 {
+		if ok || len(c.Unfinished) > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "Unreadable, not counted: %s (running the sweep again writes each summary anew from its run's checkpoint).\n", strings.Join(c.Unreadable, "; "))
+	}
+}
+
+// evaluationSets lists the sets the configurations were evaluated on
+// ("test", "validation"), in the order of the ranking.
+func evaluationSets(sts []Stats) []string {
+	var sets []string
+	for _, st := range sts {
+		if !slices.Contains(sets, st.EvaluatedOn) {
+			sets = append(sets, st.EvaluatedOn)
+		}
+	}
+	return sets
 }
 
 func minutes(s float64) string { return fmt.Sprintf("%.1f min", s/60) }

@@ -132,11 +132,59 @@ func TestCollectRefuses(t *testing.T) {
 	if _, err := Collect(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("missing folder: no error")
 	}
+}
+
+// A damaged summary.json does not stop the report: the run is listed as
+// unreadable, naming the file and the reason, and the others are reported.
+func TestReportUnreadableSummary(t *testing.T) {
 	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "tiny", "seed1"), 0o755)
-	os.WriteFile(filepath.Join(dir, "tiny", "seed1", runfolder.SummaryFile), []byte("{not json"), 0o644)
-	if _, err := Collect(dir); err == nil || !strings.Contains(err.Error(), "summary.json") {
-		t.Errorf("damaged summary: %v", err)
+	writeRun(t, filepath.Join(dir, "tiny", "seed1"), "tiny", 3897, 1, [3]float64{99.40, 99.50, 99.60}, 60)
+	writeRun(t, filepath.Join(dir, "tiny", "seed2"), "tiny", 3897, 2, [3]float64{99.30, 99.40, 99.50}, 60)
+	summary := filepath.Join(dir, "tiny", "seed2", runfolder.SummaryFile)
+	if err := os.Truncate(summary, 100); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Collect(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md strings.Builder
+	s.Markdown(&md)
+	for _, want := range []string{"2 runs (1 finished, 0 unfinished, 1 unreadable)", "Unreadable, not counted: " + filepath.Join("tiny", "seed2", "summary.json") + ": unexpected end of JSON input", "| tiny | 3,897 | 1 | 99.50 ± 0.10 |"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("SWEEP.md lacks %q:\n%s", want, md.String())
+		}
+	}
+}
+
+// Test and validation accuracies are of different images: a sweep over
+// -holdout ranks each set's configurations in a table of its own.
+func TestReportRanksEvaluationSetsApart(t *testing.T) {
+	dir := t.TempDir()
+	writeRun(t, filepath.Join(dir, "tiny,holdout=0", "seed1"), "tiny", 3897, 1, [3]float64{99.40, 99.40, 99.40}, 60)
+	writeRun(t, filepath.Join(dir, "tiny,holdout=5000", "seed1"), "tiny", 3897, 1, [3]float64{99.60, 99.60, 99.60}, 60)
+	val, err := runfolder.ReadResult(filepath.Join(dir, "tiny,holdout=5000", "seed1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	val.EvaluatedOn = "validation"
+	runfolder.WriteResult(filepath.Join(dir, "tiny,holdout=5000", "seed1"), val)
+	s, err := Collect(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md strings.Builder
+	s.Markdown(&md)
+	text := md.String()
+	v := strings.Index(text, "Ranked by the mean of the last three epochs' validation accuracy over the seeds, among the configurations evaluated on the validation set")
+	te := strings.Index(text, "Ranked by the mean of the last three epochs' test accuracy over the seeds, among the configurations evaluated on the test set")
+	if v < 0 || te < 0 {
+		t.Fatalf("SWEEP.md does not rank the two sets apart:\n%s", text)
+	}
+	// Each table holds its own configuration only.
+	first, second := text[v:te], text[te:]
+	if !strings.Contains(first, "| tiny,holdout=5000 |") || strings.Contains(first, "| tiny,holdout=0 |") || !strings.Contains(second, "| tiny,holdout=0 |") {
+		t.Errorf("tables:\n%s", text)
 	}
 }
 

@@ -195,14 +195,37 @@ func TestOneCycleMatchesPyTorch(t *testing.T) {
 		{100, 0.3, 0.1, map[int]float64{0: 0.0040000000000000036, 1: 0.004281378056590748, 2: 0.00512221332591585, 14: 0.04940133238789996, 28: 0.09971862194340926, 29: 0.1, 30: 0.09994965352845243, 31: 0.09979871550490317, 50: 0.0793893450575732, 98: 5.07464715475788e-05, 99: 4e-07}},
 		{14070, 0.2, 0.2, map[int]float64{0: 0.008000000000000007, 1: 0.008000059868926823, 2: 0.008000239475632637, 2010: 0.16391487568186713, 2812: 0.1999999401310732, 2813: 0.2, 2814: 0.19999999610506836, 2815: 0.19999998442027372, 7035: 0.138242802944957, 14068: 8.038949316516198e-07, 14069: 8e-07}},
 		{37, 0.25, 1, map[int]float64{0: 0.040000000000000036, 1: 0.07438339215228518, 2: 0.17260766170956643, 5: 0.6769926223923624, 7: 0.9466410153543632, 8: 0.9978265228350806, 9: 0.9981987514762861, 10: 0.9902193631033674, 18: 0.725102972001347, 35: 0.0032047233872037847, 36: 4e-06}},
+		// The edges: 2 and 3 steps in the rising part, every step; a rise
+		// shorter than one step; a single step.
+		{8, 0.25, 0.05, map[int]float64{0: 0.0020000000000000018, 1: 0.05, 2: 0.046650648492070595, 3: 0.03750005, 4: 0.0250001, 5: 0.012500150000000007, 6: 0.0033495515079294113, 7: 2e-07}},
+		{8, 0.375, 0.05, map[int]float64{0: 0.0020000000000000018, 1: 0.026000000000000002, 2: 0.05, 3: 0.04522544395767425, 4: 0.03272549395767425, 5: 0.017274706042325755, 6: 0.004774756042325754, 7: 2e-07}},
+		{2, 0.25, 0.05, map[int]float64{0: 0.03750005, 1: 2e-07}},
+		{3, 0.25, 0.05, map[int]float64{0: 0.04849232155038564, 1: 0.02065891292314451, 2: 2e-07}},
+		{1, 0.3, 0.05, map[int]float64{0: 2e-07}},
 	}
 	for _, c := range cases {
 		o := optim.DefaultOneCycle
 		o.PctStart = c.pct
+		if err := o.CheckSteps(c.total); err != nil {
+			t.Errorf("total %d, pct %g: %v", c.total, c.pct, err)
+		}
 		for step, want := range c.want {
 			if got := o.StepLR(c.max, step, c.total); math.Abs(got-want) > 1e-12*c.max {
 				t.Errorf("total %d, pct %g: step %d: lr %.17g, PyTorch %.17g", c.total, c.pct, step, got, want)
 			}
+		}
+	}
+	// One step in the rising part (pct start × total = 1): PyTorch raises
+	// ZeroDivisionError ("float division by zero"), and the rate would be
+	// NaN here; refused.
+	for _, c := range []struct {
+		total int
+		pct   float64
+	}{{4, 0.25}, {10, 0.1}, {2, 0.5}, {0, 0.3}} {
+		o := optim.DefaultOneCycle
+		o.PctStart = c.pct
+		if o.CheckSteps(c.total) == nil {
+			t.Errorf("total %d, pct %g: accepted", c.total, c.pct)
 		}
 	}
 	for _, bad := range []optim.OneCycle{{PctStart: 0}, {PctStart: 1, DivFactor: 25, FinalDivFactor: 1e4}, {PctStart: 0.3, DivFactor: 0, FinalDivFactor: 1}} {

@@ -67,6 +67,20 @@ func (o OneCycle) Validate() error {
 	return nil
 }
 
+// CheckSteps refuses a schedule of total steps that OneCycleLR cannot
+// give: one whose rising phase ends at its first step (PctStart × total =
+// 1), where PyTorch divides by zero (ZeroDivisionError) and the rate would
+// be NaN.
+func (o OneCycle) CheckSteps(total int) error {
+	switch {
+	case total < 1:
+		return fmt.Errorf("onecycle: %d steps; it needs at least one", total)
+	case o.PctStart*float64(total)-1 == 0:
+		return fmt.Errorf("onecycle: pct start %g of %d steps ends the rise at the first step, where OneCycleLR divides by zero (PyTorch raises ZeroDivisionError); train more steps or choose another pct start", o.PctStart, total)
+	}
+	return nil
+}
+
 // StepLR is the learning rate for step (0-based) of total steps, as
 // OneCycleLR gives it after step calls to scheduler.step().
 func (o OneCycle) StepLR(max float64, step, total int) float64 {

@@ -19,3 +19,12 @@ torch.save(torch.nn.Linear(2, 1).state_dict(), "python_ordereddict.pt")
 # The legacy (pre-1.6) format, which CheckArchive refuses with a line saying
 # so (TestCheckArchiveRefuses).
 torch.save({"w": torch.ones(2)}, "python_legacy.pt", _use_new_zipfile_serialization=False)
+
+# A plain dict with an entry that is neither a tensor nor a string: libtorch
+# refuses it with its own reason, which must not be taken for the
+# OrderedDict case (every tensor's pickle names OrderedDict too).
+torch.save({"w": torch.ones(2), "n": 3}, "python_dict_with_int.pt")
+
+# A whole pickled module rather than its state dict.
+torch.manual_seed(0)
+torch.save(torch.nn.Linear(2, 1), "python_module.pt")

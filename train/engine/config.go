@@ -55,7 +55,7 @@ type Config struct {
 	// Events, when set, is told where the run starts, of every training
 	// batch and of every finished epoch: the sweep watches its runs through
 	// it. It is called on the training goroutine, so it must be quick.
-	Events func(Event)
+	Events func(Event) `json:"-"`
 
 	// SystemMalloc leaves glibc's malloc settings alone; by default a run
 	// calls torch.KeepFreedMemory, which makes training much faster.

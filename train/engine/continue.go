@@ -26,7 +26,7 @@ func continueRun(cfg Config, out io.Writer) (_ Config, _ *Result, done bool, _ e
 	case cfg.Overwrite || cfg.DryRun:
 		return cfg, nil, false, nil
 	}
-	finished := runfolder.Finished(cfg.Out)
+	summarized, finished := runfolder.FinishedEpochs(cfg.Out)
 	ckPath := filepath.Join(cfg.Out, CheckpointFile)
 	if _, err := os.Stat(ckPath); errors.Is(err, os.ErrNotExist) {
 		if finished {
@@ -43,7 +43,7 @@ func continueRun(cfg Config, out io.Writer) (_ Config, _ *Result, done bool, _ e
 	if !ck.Legacy {
 		diff = settingsDiff(cfg, ck)
 	}
-	if finished && (ck.Legacy || ck.Meta.Epoch >= ck.Arch.Recipe.Epochs) {
+	if finished && (ck.Legacy || ck.Meta.Epoch >= ck.Arch.Recipe.Epochs && summarized == ck.Meta.Epoch) {
 		res, err := runfolder.ReadResult(cfg.Out)
 		if err != nil {
 			return cfg, nil, false, &InputError{Err: fmt.Errorf("%w; -overwrite starts the run over", err)}

@@ -212,3 +212,44 @@ func TestDefaultOutOfAnArchFile(t *testing.T) {
 		t.Errorf("default folders: step3 %q, %s %q (net %q)", c.Out, file, f.Out, f.Net.Name)
 	}
 }
+
+// A run resumed twice records both resumes, in order.
+func TestResumedAtKeepsEveryResume(t *testing.T) {
+	c := shortConfig(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	c.afterBatch = interruptAt(1, cancel)
+	if _, err := Run(ctx, c, &bytes.Buffer{}); err == nil {
+		t.Fatal("the run did not stop in epoch 2")
+	}
+	r := shortConfig(t)
+	r.Resume, r.Overridden = c.Out, map[string]bool{}
+	ctx, cancel = context.WithCancel(context.Background())
+	r.afterBatch = interruptAt(2, cancel)
+	if _, err := Run(ctx, r, &bytes.Buffer{}); err == nil {
+		t.Fatal("the resumed run did not stop in epoch 3")
+	}
+	r.afterBatch = nil
+	res, err := Run(context.Background(), r, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.ResumedAt) != 2 || res.ResumedAt[0] != 1 || res.ResumedAt[1] != 2 {
+		t.Errorf("resumed after epochs %v, want [1 2]", res.ResumedAt)
+	}
+}
+
+// OneCycle with one step in its rising part (pct start × steps = 1) is
+// refused before training, where its rate would be NaN: tiny's recipe
+// (pct start 0.25, batch 32) on 128 images for one epoch is 4 steps.
+func TestOneCycleSingleRisingStepRefused(t *testing.T) {
+	c := config(t, "tiny")
+	c.Subset, c.Epochs = 128, 1
+	_, err := Run(context.Background(), c, &bytes.Buffer{})
+	if !IsInputError(err) || !strings.Contains(err.Error(), "ZeroDivisionError") || !strings.Contains(err.Error(), "1 epoch of 4 batches") {
+		t.Errorf("tiny on 128 images, 1 epoch: %v", err)
+	}
+	c.Epochs = 2 // 8 steps, 2 rising
+	if _, err := Run(context.Background(), c, &bytes.Buffer{}); err != nil {
+		t.Errorf("tiny on 128 images, 2 epochs: %v", err)
+	}
+}

@@ -3,7 +3,9 @@ package engine
 import (
 	"bufio"
 	"os"
+	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -114,8 +116,16 @@ func EstimateMB(cfg Config) float64 {
 // system's MemAvailable, or less where a cgroup (a container, a Slurm
 // job) limits it; 0 when unknown.
 func AvailableMB() float64 {
+	return availableIn("/proc/meminfo", "/sys/fs/cgroup", "/proc/self/cgroup")
+}
+
+// availableIn is AvailableMB from the given files: meminfo, the cgroup v2
+// mount and this process's /proc/self/cgroup. The limits are those of the
+// process's own cgroup and of each cgroup above it (a Slurm job's step
+// sits below the job, which holds the limit), not only the root's.
+func availableIn(meminfo, mount, self string) float64 {
 	avail := 0.0
-	if f, err := os.Open("/proc/meminfo"); err == nil {
+	if f, err := os.Open(meminfo); err == nil {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
 			if v, ok := strings.CutPrefix(sc.Text(), "MemAvailable:"); ok {
@@ -125,14 +135,64 @@ func AvailableMB() float64 {
 		}
 		f.Close()
 	}
-	limit := readNumber("/sys/fs/cgroup/memory.max")
-	used := readNumber("/sys/fs/cgroup/memory.current")
-	if limit > 0 && used >= 0 {
-		if free := (limit - used) / (1 << 20); avail == 0 || free < avail {
-			avail = free
+	for _, c := range cgroupLimits(mount, self) {
+		limit, used := readNumber(c.limit), readNumber(c.used)
+		if limit > 0 && used >= 0 {
+			if free := max(0, limit-used) / (1 << 20); avail == 0 || free < avail {
+				avail = free
+			}
 		}
 	}
 	return avail
+}
+
+// cgroupFiles are one cgroup's memory limit and use.
+type cgroupFiles struct{ limit, used string }
+
+// cgroupLimits are the memory files of this process's cgroup and of every
+// cgroup above it, under mount, from the lines of self (/proc/self/cgroup):
+// cgroup v2's "0::/path" (memory.max, memory.current) and cgroup v1's
+// "N:memory:/path" (memory/…/memory.limit_in_bytes, memory.usage_in_bytes).
+// A Slurm job's limit sits on the job's cgroup, above the step's that the
+// process is in; a container whose cgroup namespace makes its own cgroup
+// the root finds it at the mount itself.
+func cgroupLimits(mount, self string) []cgroupFiles {
+	v2 := func(dir string) cgroupFiles {
+		return cgroupFiles{filepath.Join(dir, "memory.max"), filepath.Join(dir, "memory.current")}
+	}
+	v1 := func(dir string) cgroupFiles {
+		return cgroupFiles{filepath.Join(dir, "memory.limit_in_bytes"), filepath.Join(dir, "memory.usage_in_bytes")}
+	}
+	out := []cgroupFiles{v2(mount), v1(filepath.Join(mount, "memory"))}
+	data, err := os.ReadFile(self)
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		_, rest, _ := strings.Cut(line, ":")
+		controllers, path, ok := strings.Cut(rest, ":")
+		if !ok {
+			continue
+		}
+		var files func(string) cgroupFiles
+		dir := mount
+		switch {
+		case controllers == "":
+			files = v2
+		case slices.Contains(strings.Split(controllers, ","), "memory"):
+			files, dir = v1, filepath.Join(mount, "memory")
+		default:
+			continue
+		}
+		for _, part := range strings.Split(strings.Trim(path, "/"), "/") {
+			if part == "" || part == ".." || part == "." {
+				continue
+			}
+			dir = filepath.Join(dir, part)
+			out = append(out, files(dir))
+		}
+	}
+	return out
 }
 
 // readNumber reads a file holding one number; -1 when it holds none ("max").

@@ -105,6 +105,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	if err := r.restore(ck); err != nil {
 		return nil, err
 	}
+	if err := r.reopen(ck); err != nil {
+		return nil, err
+	}
 	if err := r.announce(ck); err != nil {
 		return nil, err
 	}
@@ -310,6 +313,9 @@ func newSession(cfg Config, resumed bool, beforeBuild func() error) (*session, e
 		oc.PctStart = cfg.PctStart
 		batches := s.trainLoader.NumBatches()
 		total := cfg.Epochs * batches
+		if err := oc.CheckSteps(total); err != nil {
+			return nil, inputErr("%v (-pct-start %g; %s of %d batches)", err, cfg.PctStart, plural(cfg.Epochs, "epoch"), batches)
+		}
 		lrAt = func(step int) float64 { return oc.StepLR(cfg.LR, step, total) }
 		s.sched = perEpoch{lrAt, batches}
 	}
@@ -466,7 +472,26 @@ func (r *run) restore(ck *runfolder.Checkpoint) error {
 	r.first = ck.Meta.Epoch
 	r.res.Epochs = append(r.res.Epochs, ck.Meta.Metrics...)
 	r.earlier = ck.Meta.WallSeconds
-	r.res.ResumedAt = []int{r.first}
+	r.res.ResumedAt = append(append([]int{}, ck.Meta.ResumedAt...), r.first)
+	return nil
+}
+
+// reopen prepares a resumed run that has epochs left to train: the folder
+// stops claiming a finished run (an extension with -epochs of a finished
+// one removes its summary.json, which the new last epoch writes again),
+// and an extension's checkpoint records the new epoch count at once, so
+// that a kill at any later moment leaves a run that a plain -resume
+// carries on to the new end.
+func (r *run) reopen(ck *runfolder.Checkpoint) error {
+	if ck == nil || r.cfg.DryRun || r.first >= r.cfg.Epochs {
+		return nil
+	}
+	if err := runfolder.MarkUnfinished(r.cfg.Out); err != nil {
+		return err
+	}
+	if ck.Arch.Recipe.Epochs != r.cfg.Epochs {
+		return r.save(r.first)
+	}
 	return nil
 }
 
@@ -511,7 +536,7 @@ func (r *run) save(epochs int) error {
 	meta := runfolder.Meta{
 		Format: runfolder.Format, Arch: r.arch, Params: r.res.Params, Run: settingsOf(r.cfg, r.res.Threads, r.res.Device),
 		Epoch: epochs, Metrics: append([]EpochMetrics{}, r.res.Epochs...), WallSeconds: r.earlier + time.Since(r.start).Seconds(),
-		Libtorch: r.res.Libtorch,
+		Libtorch: r.res.Libtorch, ResumedAt: r.res.ResumedAt,
 	}
 	var avg *nn.Sequential
 	if r.avg != nil {
@@ -765,7 +790,10 @@ func resumeConfig(given Config, ck *runfolder.Checkpoint, dir string) (Config, e
 			return cfg, inputErr("resume: -%s does not go with -resume", name)
 		}
 	}
-	finished := runfolder.Finished(dir)
+	// A summary of fewer epochs than the checkpoint is an earlier finish,
+	// before an extension that was stopped: not finished.
+	done, finished := runfolder.FinishedEpochs(dir)
+	finished = finished && done == ck.Meta.Epoch
 	switch {
 	case ck.Meta.Epoch > cfg.Epochs:
 		return cfg, inputErr("resume: %s has finished %d epochs; -epochs %d is fewer", dir, ck.Meta.Epoch, cfg.Epochs)
