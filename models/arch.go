@@ -56,138 +56,43 @@ func layerErr(i int, l Layer, format string, args ...any) error {
 }
 
 // Plan infers every layer's input and output shape from Input and counts
-// the parameters. It refuses what libtorch would refuse or what is not a
-// classifier of MNIST digits: options out of range, a channel count that
-// does not fit, a spatial size that shrinks below 1, and an output other
-// than [B, 10] log-probabilities.
+// the parameters, each layer by its kind's rule (kinds.go). It refuses what
+// libtorch would refuse or what is not a classifier of MNIST digits:
+// options out of range, a channel count that does not fit, a spatial size
+// that shrinks below 1, and an output other than [B, 10] log-probabilities.
 func (a Arch) Plan() (*Plan, error) {
 	if len(a.Layers) == 0 {
 		return nil, fmt.Errorf("arch %s has no layers", a.Name)
 	}
 	p := &Plan{}
-	c, h, w := Input[0], Input[1], Input[2]
-	flat := 0 // features once flattened; 0 while the data is C×H×W
+	in := shape{C: Input[0], H: Input[1], W: Input[2]}
 	for i, l := range a.Layers {
-		if _, ok := layerTypes[l.Type]; !ok {
+		k, ok := kinds[l.Type]
+		if !ok {
 			return nil, layerErr(i, l, "unknown layer type (known: %s)", strings.Join(LayerTypes(), ", "))
 		}
-		for name, v := range map[string]int{"in": l.In, "out": l.Out, "kernel": l.Kernel, "stride": l.Stride,
-			"padding": l.Padding, "groups": l.Groups, "features": l.Features, "size": l.Size} {
-			if v > MaxSize || v < -MaxSize {
-				return nil, layerErr(i, l, "%s %d is out of range (at most %d)", name, v, MaxSize)
-			}
+		if err := checkSizes(l); err != nil {
+			return nil, layerErr(i, l, "%v", err)
 		}
-		spatial := func() error {
-			if flat > 0 {
-				return layerErr(i, l, "needs a C×H×W input, but the data was flattened before it")
-			}
-			return nil
+		switch {
+		case k.input == spatialInput && in.Flat > 0:
+			return nil, layerErr(i, l, "needs a C×H×W input, but the data was flattened before it")
+		case k.input == flatInput && in.Flat == 0:
+			return nil, layerErr(i, l, "needs a flat input; put a Flatten before it")
 		}
-		in := c
-		var params int64
-		switch l.Type {
-		case "Conv2d":
-			if err := spatial(); err != nil {
-				return nil, err
-			}
-			groups := max(1, l.Groups)
-			stride := max(1, l.Stride)
-			switch {
-			case l.In != 0 && l.In != c:
-				return nil, layerErr(i, l, "in is %d, but the layer before gives %d channels", l.In, c)
-			case l.Out < 1 || l.Kernel < 1:
-				return nil, layerErr(i, l, "out and kernel must be at least 1, got out %d, kernel %d", l.Out, l.Kernel)
-			case l.Stride < 0 || l.Padding < 0 || l.Groups < 0:
-				return nil, layerErr(i, l, "stride, padding and groups must not be negative")
-			case c%groups != 0 || l.Out%groups != 0:
-				return nil, layerErr(i, l, "groups %d must divide the %d input and %d output channels", groups, c, l.Out)
-			}
-			oh, ow := (h+2*l.Padding-l.Kernel)/stride+1, (w+2*l.Padding-l.Kernel)/stride+1
-			if h+2*l.Padding < l.Kernel || oh < 1 || ow < 1 {
-				return nil, layerErr(i, l, "a %d×%d input with kernel %d and padding %d leaves no output (the spatial size would shrink below 1)", h, w, l.Kernel, l.Padding)
-			}
-			params = int64(l.Out) * int64(c/groups) * int64(l.Kernel*l.Kernel)
-			if isTrue(l.Bias) {
-				params += int64(l.Out)
-			}
-			c, h, w = l.Out, oh, ow
-		case "BatchNorm2d":
-			if err := spatial(); err != nil {
-				return nil, err
-			}
-			switch {
-			case l.Features != 0 && l.Features != c:
-				return nil, layerErr(i, l, "features is %d, but the layer before gives %d channels", l.Features, c)
-			case l.Eps < 0 || l.Momentum < 0 || l.Momentum > 1:
-				return nil, layerErr(i, l, "eps must not be negative and momentum must be in [0, 1]")
-			}
-			if isTrue(l.Affine) {
-				params = 2 * int64(c)
-			}
-		case "ReLU", "Flatten":
-			if l.Type == "Flatten" && flat == 0 {
-				flat = c * h * w
-			}
-		case "Dropout":
-			if !(l.P >= 0 && l.P < 1) {
-				return nil, layerErr(i, l, "p must be in [0, 1), got %g", l.P)
-			}
-		case "MaxPool2d", "AvgPool2d":
-			if err := spatial(); err != nil {
-				return nil, err
-			}
-			if l.Kernel < 1 || l.Stride < 0 {
-				return nil, layerErr(i, l, "kernel must be at least 1 and stride not negative")
-			}
-			stride := l.Stride
-			if stride == 0 {
-				stride = l.Kernel
-			}
-			if h < l.Kernel || w < l.Kernel {
-				return nil, layerErr(i, l, "a %d×%d input is smaller than the kernel %d (too many pools or convolutions for 28×28: the spatial size would shrink below 1)", h, w, l.Kernel)
-			}
-			h, w = (h-l.Kernel)/stride+1, (w-l.Kernel)/stride+1
-		case "AdaptiveAvgPool2d":
-			if err := spatial(); err != nil {
-				return nil, err
-			}
-			if l.Size < 1 {
-				return nil, layerErr(i, l, "size must be at least 1, got %d", l.Size)
-			}
-			h, w = l.Size, l.Size
-		case "Linear":
-			if flat == 0 {
-				return nil, layerErr(i, l, "needs a flat input; put a Flatten before it")
-			}
-			in = flat
-			switch {
-			case l.In != 0 && l.In != flat:
-				return nil, layerErr(i, l, "in is %d, but the layer before gives %d features", l.In, flat)
-			case l.Out < 1:
-				return nil, layerErr(i, l, "out must be at least 1, got %d", l.Out)
-			}
-			params = int64(flat) * int64(l.Out)
-			if isTrue(l.Bias) {
-				params += int64(l.Out)
-			}
-			flat = l.Out
-		case "LogSoftmax":
-			if l.Dim != 1 {
-				return nil, layerErr(i, l, "dim must be 1 (the classes), got %d", l.Dim)
-			}
+		out, params, spec, err := k.plan(l, in)
+		if err != nil {
+			return nil, layerErr(i, l, "%v", err)
 		}
-		out := []int{flat}
-		if flat == 0 {
-			out = []int{c, h, w}
-		}
-		if elems := int64(c) * int64(h) * int64(w); flat == 0 && elems > MaxActivations || int64(flat) > MaxActivations {
-			return nil, layerErr(i, l, "its output of %s values an image is too large (at most %s)", Thousands(max(elems, int64(flat))), Thousands(MaxActivations))
+		if v := out.values(); v > MaxActivations {
+			return nil, layerErr(i, l, "its output of %s values an image is too large (at most %s)", Thousands(v), Thousands(MaxActivations))
 		}
 		if p.Params+params > MaxParams {
 			return nil, layerErr(i, l, "the net would have over %s parameters", Thousands(MaxParams))
 		}
-		p.Rows = append(p.Rows, PlanRow{Spec: l.spec(in), Output: out, Params: params})
+		p.Rows = append(p.Rows, PlanRow{Spec: spec, Output: out.dims(), Params: params})
 		p.Params += params
+		in = out
 	}
 	last := a.Layers[len(a.Layers)-1]
 	if final := p.Rows[len(p.Rows)-1].Output; last.Type != "LogSoftmax" || len(final) != 1 || final[0] != Classes {
@@ -195,6 +100,17 @@ func (a Arch) Plan() (*Plan, error) {
 			a.Name, Classes, Classes, last.Type, shapeString(final))
 	}
 	return p, nil
+}
+
+// checkSizes refuses an integer option beyond MaxSize, whatever the kind.
+func checkSizes(l Layer) error {
+	for name, v := range map[string]int{"in": l.In, "out": l.Out, "kernel": l.Kernel, "stride": l.Stride,
+		"padding": l.Padding, "groups": l.Groups, "features": l.Features, "size": l.Size} {
+		if v > MaxSize || v < -MaxSize {
+			return fmt.Errorf("%s %d is out of range (at most %d)", name, v, MaxSize)
+		}
+	}
+	return nil
 }
 
 func shapeString(s []int) string {

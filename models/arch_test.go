@@ -55,9 +55,13 @@ func libtorchShapes(t *testing.T, a Arch) ([][]int, []int64) {
 }
 
 // Plan's shapes and parameter counts agree with libtorch's, layer by layer,
-// for the built-ins and for layouts that use every layer type.
+// for the built-ins, for a net around one layer of every type in the table
+// of kinds (KindExamples), and for a layout that mixes several.
 func TestPlanMatchesLibtorch(t *testing.T) {
-	archs := []Arch{}
+	archs := KindExamples()
+	if len(archs) != len(LayerTypes()) {
+		t.Fatalf("%d examples for %d layer types", len(archs), len(LayerTypes()))
+	}
 	for _, n := range Names() {
 		a, _ := Lookup(n)
 		archs = append(archs, a)
@@ -255,5 +259,52 @@ func TestLogSoftmaxDimDefault(t *testing.T) {
 	a, err := ParseArch([]byte(step3With(t, `{"type": "LogSoftmax", "dim": 1}`, `{"type": "LogSoftmax"}`)))
 	if err != nil || a.Layers[len(a.Layers)-1].Dim != 1 {
 		t.Errorf("LogSoftmax without dim: %v", err)
+	}
+}
+
+// Every layer type's example reads back from the arch file it writes as
+// the same layer, and a net of it plans; the file leaves out what is at
+// its default.
+func TestEveryKindRoundTrips(t *testing.T) {
+	for _, a := range KindExamples() {
+		if err := a.Check(); err != nil {
+			t.Errorf("%s: %v", a.Name, err)
+			continue
+		}
+		b, err := ParseArch(a.MarshalFile())
+		if err != nil {
+			t.Errorf("%s: %v", a.Name, err)
+			continue
+		}
+		if !reflect.DeepEqual(a.Layers, b.Layers) {
+			t.Errorf("%s: round trip:\n%+v\n%+v", a.Name, a.Layers, b.Layers)
+		}
+	}
+	// Defaults stay out; a value other than the default is written.
+	for _, tc := range []struct {
+		l    Layer
+		want string
+	}{
+		{Layer{Type: "GELU"}, `{"type": "GELU"}`},
+		{Layer{Type: "GELU", Approximate: "none"}, `{"type": "GELU"}`},
+		{Layer{Type: "GELU", Approximate: "tanh"}, `{"type": "GELU", "approximate": "tanh"}`},
+		{Layer{Type: "Dropout2d", P: 0.1}, `{"type": "Dropout2d", "p": 0.1}`},
+		{Layer{Type: "SiLU"}, `{"type": "SiLU"}`},
+		{Layer{Type: "Conv2d", Out: 4, Kernel: 3, Groups: 1}, `{"type": "Conv2d", "out": 4, "kernel": 3}`},
+	} {
+		got, _ := tc.l.MarshalJSON()
+		if string(got) != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.l, got, tc.want)
+		}
+	}
+	var l Layer
+	if err := l.UnmarshalJSON([]byte(`{"type": "GELU", "approximate": "fast"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (Arch{Name: "x", Layers: []Layer{{Type: "Conv2d", Out: 10, Kernel: 3}, l, {Type: "AdaptiveAvgPool2d", Size: 1}, {Type: "Flatten"}, {Type: "LogSoftmax", Dim: 1}}}).Plan(); err == nil || !strings.Contains(err.Error(), `layer 2 (GELU): approximate must be "none" or "tanh"`) {
+		t.Errorf("GELU approximate fast: %v", err)
+	}
+	if _, err := (Arch{Name: "x", Layers: []Layer{{Type: "Conv2d", Out: 10, Kernel: 3}, {Type: "AdaptiveAvgPool2d", Size: 1}, {Type: "Flatten"}, {Type: "Dropout2d", P: 0.1}, {Type: "LogSoftmax", Dim: 1}}}).Plan(); err == nil || !strings.Contains(err.Error(), "layer 4 (Dropout2d): needs a C×H×W input") {
+		t.Errorf("Dropout2d after Flatten: %v", err)
 	}
 }

@@ -36,7 +36,7 @@ func (a Arch) Summary() (*Summary, error) {
 	s := &Summary{}
 	var outputElems int64
 	for i, r := range p.Rows {
-		row := SummaryRow{Layer: fmt.Sprintf("%s-%d", kind(r.Spec), i+1), Spec: r.Spec.String(), Output: []int64{-1}, Params: r.Params}
+		row := SummaryRow{Layer: fmt.Sprintf("%s-%d", specName(r.Spec), i+1), Spec: r.Spec.String(), Output: []int64{-1}, Params: r.Params}
 		elems := int64(1)
 		for _, d := range r.Output {
 			row.Output = append(row.Output, int64(d))
@@ -56,8 +56,8 @@ func (a Arch) Summary() (*Summary, error) {
 	return s, nil
 }
 
-// kind is the layer type's name: "Conv2d" from "Conv2d(1, 14, ...)".
-func kind(s nn.Spec) string {
+// specName is the layer type's name: "Conv2d" from "Conv2d(1, 14, ...)".
+func specName(s nn.Spec) string {
 	name := s.String()
 	if i := strings.IndexByte(name, '('); i >= 0 {
 		return name[:i]

@@ -62,6 +62,27 @@ func NewDropout(p float64) (*Module, error) {
 	return newModule("Dropout", e, h)
 }
 
+// NewDropout2d makes torch::nn::Dropout2d: whole channels zeroed.
+func NewDropout2d(p float64) (*Module, error) {
+	var h C.tt_module
+	e := C.tt_dropout2d(C.double(p), &h)
+	return newModule("Dropout2d", e, h)
+}
+
+// NewSiLU makes torch::nn::SiLU, x·sigmoid(x).
+func NewSiLU() (*Module, error) {
+	var h C.tt_module
+	e := C.tt_silu(&h)
+	return newModule("SiLU", e, h)
+}
+
+// NewGELU makes torch::nn::GELU, exact or with the tanh approximation.
+func NewGELU(tanh bool) (*Module, error) {
+	var h C.tt_module
+	e := C.tt_gelu(cbool(tanh), &h)
+	return newModule("GELU", e, h)
+}
+
 // NewReLU makes torch::nn::ReLU; an in-place one overwrites its input.
 func NewReLU(inplace bool) (*Module, error) {
 	var h C.tt_module

@@ -343,6 +343,21 @@ tt_error tt_dropout(double p, tt_module *outm) {
   *outm = wrap_module(torch::nn::Dropout(torch::nn::DropoutOptions(p)));
   TT_CATCH
 }
+tt_error tt_dropout2d(double p, tt_module *outm) {
+  TT_TRY
+  *outm = wrap_module(torch::nn::Dropout2d(torch::nn::Dropout2dOptions(p)));
+  TT_CATCH
+}
+tt_error tt_silu(tt_module *outm) {
+  TT_TRY
+  *outm = wrap_module(torch::nn::SiLU());
+  TT_CATCH
+}
+tt_error tt_gelu(int tanh, tt_module *outm) {
+  TT_TRY
+  *outm = wrap_module(torch::nn::GELU(torch::nn::GELUOptions().approximate(tanh ? "tanh" : "none")));
+  TT_CATCH
+}
 tt_error tt_relu(int inplace, tt_module *outm) {
   TT_TRY
   *outm = wrap_module(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(inplace != 0)));

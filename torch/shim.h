@@ -110,6 +110,9 @@ tt_error tt_batchnorm2d(int64_t features, double eps, double momentum,
                         int affine, tt_module *outm);
 tt_error tt_dropout(double p, tt_module *outm);
 tt_error tt_relu(int inplace, tt_module *outm);
+tt_error tt_dropout2d(double p, tt_module *outm);
+tt_error tt_silu(tt_module *outm);
+tt_error tt_gelu(int tanh, tt_module *outm);
 tt_error tt_maxpool2d(int64_t kernel, int64_t stride, tt_module *outm);
 tt_error tt_avgpool2d(int64_t kernel, int64_t stride, tt_module *outm);
 tt_error tt_adaptive_avgpool2d(int64_t out_h, int64_t out_w, tt_module *outm);

@@ -240,7 +240,14 @@ func runTask(ctx context.Context, dir string, t *Task, opt Options, mu *sync.Mut
 		return
 	}
 	writeEnd.Close()
-	d.event(t, "started ("+t.Plan.State.String()+")")
+	where := ""
+	switch {
+	case len(cpus) == 1:
+		where = fmt.Sprintf(", pinned to CPU %d", cpus[0])
+	case len(cpus) > 1:
+		where = fmt.Sprintf(", pinned to CPUs %s", strings.Trim(strings.Join(strings.Fields(fmt.Sprint(cpus)), ","), "[]"))
+	}
+	d.event(t, "started ("+t.Plan.State.String()+")"+where)
 
 	read := make(chan struct{})
 	go func() {

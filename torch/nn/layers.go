@@ -108,6 +108,39 @@ func (d Dropout) build() (*torch.Module, error) {
 	return torch.NewDropout(d.P)
 }
 
+// Dropout2d zeroes each channel of each image with probability P in
+// training mode, and scales the rest by 1/(1-P); in eval mode it is the
+// identity (torch.nn.Dropout2d). It takes [N, C, H, W] maps.
+type Dropout2d struct{ P float64 }
+
+func (d Dropout2d) String() string { return fmt.Sprintf("Dropout2d(p=%g, inplace=False)", d.P) }
+
+func (d Dropout2d) build() (*torch.Module, error) {
+	if d.P < 0 || d.P >= 1 {
+		return nil, fmt.Errorf("nn: %v: p must be in [0, 1)", d)
+	}
+	return torch.NewDropout2d(d.P)
+}
+
+// SiLU is x·sigmoid(x) (torch.nn.SiLU, also called swish).
+type SiLU struct{}
+
+func (SiLU) String() string                { return "SiLU()" }
+func (SiLU) build() (*torch.Module, error) { return torch.NewSiLU() }
+
+// GELU is x·Φ(x), Φ the standard normal's distribution function
+// (torch.nn.GELU); Tanh uses its tanh approximation (approximate='tanh').
+type GELU struct{ Tanh bool }
+
+func (g GELU) String() string {
+	if g.Tanh {
+		return "GELU(approximate='tanh')"
+	}
+	return "GELU(approximate='none')"
+}
+
+func (g GELU) build() (*torch.Module, error) { return torch.NewGELU(g.Tanh) }
+
 // ReLU is max(0, x) (torch.nn.ReLU). Inplace overwrites its input instead
 // of allocating an output, which is safe after a layer whose backward does
 // not need its own output (BatchNorm, a convolution) and saves an

@@ -370,3 +370,51 @@ func TestRNGStateRepeatsDropout(t *testing.T) {
 		t.Error("the restored state drew another mask")
 	}
 }
+
+// Dropout2d, SiLU and GELU give PyTorch 1.13.1's own outputs, printed by:
+//
+//	x = torch.tensor([-3.0, -1.0, -0.5, 0.0, 0.25, 1.0, 2.0, 4.0])
+//	torch.nn.GELU()(x), torch.nn.GELU(approximate='tanh')(x), torch.nn.SiLU()(x)
+//	torch.manual_seed(7)
+//	y = torch.arange(1, 33, dtype=torch.float32).reshape(2, 4, 2, 2)
+//	d = torch.nn.Dropout2d(0.5); d.train(); d(y)
+//
+// The dropout masks are the same because both draw from libtorch's CPU
+// generator seeded alike.
+func TestActivationsAndDropout2dMatchPyTorch(t *testing.T) {
+	x := keep(t)(torch.FromSlice([]float32{-3, -1, -0.5, 0, 0.25, 1, 2, 4}, 8))
+	for _, tc := range []struct {
+		spec nn.Spec
+		want []float32
+	}{
+		{nn.GELU{}, []float32{-0.004049867391586304, -0.1586552858352661, -0.1542687863111496, 0, 0.14967656135559082, 0.8413447141647339, 1.9544999599456787, 3.999873161315918}},
+		{nn.GELU{Tanh: true}, []float32{-0.0036374330520629883, -0.15880799293518066, -0.1542859971523285, 0, 0.14967535436153412, 0.8411920070648193, 1.9545977115631104, 3.999929904937744}},
+		{nn.SiLU{}, []float32{-0.14227761328220367, -0.2689414322376251, -0.1887703388929367, 0, 0.140544131398201, 0.7310585975646973, 1.7615940570831299, 3.9280550479888916}},
+	} {
+		if got := floats(t, keep(t)(layer(t, tc.spec).Forward(x))); !near(got, tc.want, 1e-7) {
+			t.Errorf("%v = %v, PyTorch %v", tc.spec, got, tc.want)
+		}
+	}
+
+	if err := torch.ManualSeed(7); err != nil {
+		t.Fatal(err)
+	}
+	ramp := make([]float32, 32)
+	for i := range ramp {
+		ramp[i] = float32(i + 1)
+	}
+	y := keep(t)(torch.FromSlice(ramp, 2, 4, 2, 2))
+	d := layer(t, nn.Dropout2d{P: 0.5})
+	d.Train(true)
+	want := []float32{2, 4, 6, 8, 10, 12, 14, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 50, 52, 54, 56, 0, 0, 0, 0}
+	if got := floats(t, keep(t)(d.Forward(y))); !slices.Equal(got, want) {
+		t.Errorf("Dropout2d(0.5), seed 7 = %v, PyTorch %v", got, want)
+	}
+	d.Train(false)
+	if got := floats(t, keep(t)(d.Forward(y))); !slices.Equal(got, ramp) {
+		t.Error("eval-mode Dropout2d is not the identity")
+	}
+	if _, err := nn.New(nn.Dropout2d{P: 1}); err == nil {
+		t.Error("Dropout2d p=1 accepted")
+	}
+}
