@@ -5,7 +5,6 @@ import (
 	"math"
 
 	"github.com/tinydigits/tinydigits/torch"
-	"github.com/tinydigits/tinydigits/torch/nn"
 	"github.com/tinydigits/tinydigits/transforms"
 )
 
@@ -136,45 +135,16 @@ func (g *graphStep) capture(s *stepper, acc *torch.Tally) error {
 	return nil
 }
 
-// body is the captured step. Gradients are set to none first, so that the
-// capture allocates them in the graph's memory and every replay overwrites
-// them.
+// body is the captured step: the stepper's step body (the code the eager
+// step runs) on the static inputs, keeping its detached loss for the read
+// after the replay.
 func (g *graphStep) body(s *stepper, acc *torch.Tally) error {
-	if err := s.opt.ZeroGrad(); err != nil {
-		return err
-	}
-	out, err := s.net.Forward(g.x)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
-	loss, err := nn.NLLLossSmoothed(out, g.y, s.smoothing)
-	if err != nil {
-		return err
-	}
-	defer loss.Close()
-	// The step's loss is read back from a detached copy: keeping the loss
-	// itself would keep the captured autograd graph alive, and with it the
-	// parameters' gradient accumulators bound to the capture stream, which
-	// the eager steps reuse.
-	kept, err := loss.Clone()
+	kept, err := s.body(g.x, g.y, g.batch, acc, true, nil)
 	if err != nil {
 		return err
 	}
 	g.loss.Close()
 	g.loss = kept
-	if err := acc.Add(loss, out, g.y, g.batch); err != nil {
-		return err
-	}
-	if err := loss.Backward(); err != nil {
-		return err
-	}
-	if err := s.opt.Step(); err != nil {
-		return err
-	}
-	if s.ema != nil {
-		return s.ema.Apply()
-	}
 	return nil
 }
 

@@ -112,9 +112,10 @@ func (e *errNotFinite) Error() string {
 	return fmt.Sprintf("the loss is %v at epoch %d, %s (lr %g): training diverged; try a smaller -lr", e.loss, e.epoch, where, e.lr)
 }
 
-// step trains on one batch and adds its loss and correct count to acc on the
-// device. When read is set it reads the batch's loss back and checks the
-// running sum: a loss that is not finite stops before the update.
+// step trains on one batch, eagerly, and adds its loss and correct count
+// to acc on the device. When read is set it reads the batch's loss back and
+// checks the running sum: a loss that is not finite stops before the
+// update.
 func (s *stepper) step(b *transforms.Batch, acc *torch.Tally, read bool) (float64, error) {
 	x, y, err := toDevice(b, s.device)
 	if err != nil {
@@ -122,38 +123,81 @@ func (s *stepper) step(b *transforms.Batch, acc *torch.Tally, read bool) (float6
 	}
 	defer x.Close()
 	defer y.Close()
+	lv := math.NaN()
+	var check func(loss *torch.Tensor) error
+	if read {
+		check = func(loss *torch.Tensor) (err error) {
+			lv, err = readLoss(loss, acc)
+			return err
+		}
+	}
+	loss, err := s.body(x, y, b.N, acc, false, check)
+	loss.Close()
+	return lv, err
+}
+
+// body is the training step itself, the one code that the eager step runs
+// and a CUDA graph captures (graphStep): gradients set to none (a capture
+// then allocates them in the graph's memory, and every replay overwrites
+// them), the forward pass, the loss, the tally, then check (the eager
+// step's read of the loss, between the tally and the update; nil in a
+// capture, which cannot read), the backward pass, the SGD update and the
+// average's update. It returns a detached copy of the loss: keeping the
+// loss itself would keep a captured autograd graph alive, and with it the
+// parameters' gradient accumulators bound to the capture stream. In a
+// capture (captured), the average applies the weight its tensor holds and
+// the caller counts the update after the replay; eagerly it updates in
+// full.
+func (s *stepper) body(x, y *torch.Tensor, n int, acc *torch.Tally, captured bool, check func(loss *torch.Tensor) error) (*torch.Tensor, error) {
 	if err := s.opt.ZeroGrad(); err != nil {
-		return 0, err
+		return nil, err
 	}
 	out, err := s.net.Forward(x)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer out.Close()
 	loss, err := nn.NLLLossSmoothed(out, y, s.smoothing)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer loss.Close()
-	if err := acc.Add(loss, out, y, b.N); err != nil {
-		return 0, err
+	kept, err := loss.Clone()
+	if err != nil {
+		return nil, err
 	}
-	lv := math.NaN()
-	if read {
-		if lv, err = readLoss(loss, acc); err != nil {
-			return 0, err
+	ok := false
+	defer func() {
+		if !ok {
+			kept.Close()
+		}
+	}()
+	if err := acc.Add(loss, out, y, n); err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(kept); err != nil {
+			return nil, err
 		}
 	}
 	if err := loss.Backward(); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := s.opt.Step(); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if s.ema != nil {
-		return lv, s.ema.Update()
+		if captured {
+			err = s.ema.Apply()
+		} else {
+			err = s.ema.Update()
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	return lv, nil
+	ok = true
+	return kept, nil
 }
 
 // readLoss reads a batch's loss and the running sum back from the device
