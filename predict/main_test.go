@@ -36,7 +36,7 @@ func trainModel(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Logf("model for the test: %.2f%% test accuracy", res.Epochs[len(res.Epochs)-1].TestAcc)
-	return filepath.Join(cfg.Out, engine.ModelFile)
+	return filepath.Join(cfg.Out, runfolder.ModelFile)
 }
 
 // direct classifies MNIST bytes with the model, without predict's fitting.

@@ -31,6 +31,17 @@ const (
 	WrongFile      = "misclassified.png"
 )
 
+// The checkpoint's keys: prefixes of the tensors' names, and the names of
+// the RNG states and of the meta string.
+const (
+	keyModel    = "model."
+	keyAverage  = "average."
+	keyMomentum = "optim.momentum_buffer."
+	keyRNG      = "rng.cpu"
+	keyRNGCUDA  = "rng.cuda"
+	keyMeta     = "meta"
+)
+
 // Format names the layout of checkpoint.pt, so a future change is
 // recognised instead of misread.
 const Format = "tinydigits-checkpoint/2"
@@ -92,16 +103,16 @@ type Settings struct {
 func WriteCheckpoint(path string, meta Meta, net, avg *nn.Sequential, opt *optim.SGD, device torch.Device) error {
 	var items []torch.Named
 	for _, n := range net.StateDict() {
-		items = append(items, torch.Named{Name: "model." + n.Name, Tensor: n.Tensor})
+		items = append(items, torch.Named{Name: keyModel + n.Name, Tensor: n.Tensor})
 	}
 	if avg != nil {
 		for _, n := range avg.StateDict() {
-			items = append(items, torch.Named{Name: "average." + n.Name, Tensor: n.Tensor})
+			items = append(items, torch.Named{Name: keyAverage + n.Name, Tensor: n.Tensor})
 		}
 	}
 	for i, b := range opt.MomentumBuffers() {
 		if b != nil {
-			items = append(items, torch.Named{Name: "optim.momentum_buffer." + strconv.Itoa(i), Tensor: b})
+			items = append(items, torch.Named{Name: keyMomentum + strconv.Itoa(i), Tensor: b})
 		}
 	}
 	rng, err := torch.CPURNGState()
@@ -109,20 +120,20 @@ func WriteCheckpoint(path string, meta Meta, net, avg *nn.Sequential, opt *optim
 		return err
 	}
 	defer rng.Close()
-	items = append(items, torch.Named{Name: "rng.cpu", Tensor: rng})
+	items = append(items, torch.Named{Name: keyRNG, Tensor: rng})
 	if device.IsCUDA() {
 		gpu, err := torch.RNGState(device)
 		if err != nil {
 			return err
 		}
 		defer gpu.Close()
-		items = append(items, torch.Named{Name: "rng.cuda", Tensor: gpu})
+		items = append(items, torch.Named{Name: keyRNGCUDA, Tensor: gpu})
 	}
 	js, err := json.Marshal(meta)
 	if err != nil {
 		return err
 	}
-	data, err := torch.SaveDict(items, []torch.Text{{Name: "meta", Value: string(js)}})
+	data, err := torch.SaveDict(items, []torch.Text{{Name: keyMeta, Value: string(js)}})
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
@@ -178,12 +189,12 @@ func checkpointOf(path string, items []torch.Named, texts []torch.Text) (*Checkp
 	}()
 	metaJSON, found := "", false
 	for _, t := range texts {
-		if t.Name == "meta" {
+		if t.Name == keyMeta {
 			metaJSON, found = t.Value, true
 		}
 	}
 	if !found {
-		return nil, bad("missing field \"meta\" (not a tinydigits checkpoint; a model.pt holds weights only)")
+		return nil, bad("missing field %q (not a tinydigits checkpoint; a model.pt holds weights only)", keyMeta)
 	}
 	var format struct {
 		Format string `json:"format"`
@@ -200,7 +211,7 @@ func checkpointOf(path string, items []torch.Named, texts []torch.Text) (*Checkp
 		}
 		c.Legacy = true
 		for _, n := range items {
-			if name, ok := strings.CutPrefix(n.Name, "model."); ok {
+			if name, ok := strings.CutPrefix(n.Name, keyModel); ok {
 				c.model = append(c.model, torch.Named{Name: name, Tensor: n.Tensor})
 			}
 		}
@@ -228,29 +239,29 @@ func checkpointOf(path string, items []torch.Named, texts []torch.Text) (*Checkp
 	}
 	for _, n := range items {
 		switch {
-		case strings.HasPrefix(n.Name, "model."):
-			c.model = append(c.model, torch.Named{Name: strings.TrimPrefix(n.Name, "model."), Tensor: n.Tensor})
-		case strings.HasPrefix(n.Name, "average."):
-			c.average = append(c.average, torch.Named{Name: strings.TrimPrefix(n.Name, "average."), Tensor: n.Tensor})
-		case strings.HasPrefix(n.Name, "optim.momentum_buffer."):
-			i, err := strconv.Atoi(strings.TrimPrefix(n.Name, "optim.momentum_buffer."))
+		case strings.HasPrefix(n.Name, keyModel):
+			c.model = append(c.model, torch.Named{Name: strings.TrimPrefix(n.Name, keyModel), Tensor: n.Tensor})
+		case strings.HasPrefix(n.Name, keyAverage):
+			c.average = append(c.average, torch.Named{Name: strings.TrimPrefix(n.Name, keyAverage), Tensor: n.Tensor})
+		case strings.HasPrefix(n.Name, keyMomentum):
+			i, err := strconv.Atoi(strings.TrimPrefix(n.Name, keyMomentum))
 			if err != nil || i < 0 {
 				return nil, bad("bad entry %q", n.Name)
 			}
 			c.buffers[i] = n.Tensor
-		case n.Name == "rng.cpu":
+		case n.Name == keyRNG:
 			c.rng = n.Tensor
-		case n.Name == "rng.cuda":
+		case n.Name == keyRNGCUDA:
 			c.rngCUDA = n.Tensor
 		default:
 			return nil, bad("unexpected entry %q", n.Name)
 		}
 	}
 	if len(c.model) == 0 {
-		return nil, bad("missing field \"model.*\" (no model weights)")
+		return nil, bad("missing field %q (no model weights)", keyModel+"*")
 	}
 	if c.rng == nil {
-		return nil, bad("missing field \"rng.cpu\"")
+		return nil, bad("missing field %q", keyRNG)
 	}
 	switch averages := c.Arch.Recipe.Averaging() != ""; {
 	case averages && c.Meta.Averaged == nil:
@@ -258,7 +269,7 @@ func checkpointOf(path string, items []torch.Named, texts []torch.Text) (*Checkp
 	case averages && *c.Meta.Averaged < 0:
 		return nil, bad("meta: field \"averaged\" is %d, not a count of updates", *c.Meta.Averaged)
 	case averages && len(c.average) == 0:
-		return nil, bad("missing field \"average.*\" (the recipe averages the weights)")
+		return nil, bad("missing field %q (the recipe averages the weights)", keyAverage+"*")
 	case !averages && (len(c.average) > 0 || c.Meta.Averaged != nil):
 		return nil, bad("averaged weights (average.*, meta field \"averaged\"), but the recipe (arch.recipe) does not average them")
 	}

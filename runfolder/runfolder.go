@@ -16,12 +16,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/tinydigits/tinydigits/internal/atomicfile"
 	"github.com/tinydigits/tinydigits/models"
+	"github.com/tinydigits/tinydigits/torch/nn"
 )
 
 // Files lists the files a run writes into its folder.
@@ -173,6 +176,23 @@ func Prepare(dir string, overwrite bool) error {
 		return &InputError{Err: fmt.Errorf("run folder: %w", err)}
 	}
 	return nil
+}
+
+// Pictures are the run folder's pictures, which WritePicture writes.
+var Pictures = []string{CurvesFile, ConfusionFile, WrongFile}
+
+// WritePicture writes one of the run's pictures (Pictures), encoded by
+// encode (a PNG), atomically.
+func WritePicture(dir, name string, encode func(io.Writer) error) error {
+	if !slices.Contains(Pictures, name) {
+		return fmt.Errorf("run folder: %s is not one of its pictures (%s)", name, strings.Join(Pictures, ", "))
+	}
+	return atomicfile.WriteFunc(filepath.Join(dir, name), encode)
+}
+
+// WriteModel writes model.pt: the net's state dict, in PyTorch's format.
+func WriteModel(dir string, net nn.Module) error {
+	return nn.Save(net, filepath.Join(dir, ModelFile))
 }
 
 // RemoveTemps removes what killed writes of the run's files left in dir.

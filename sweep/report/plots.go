@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bytes"
 	"fmt"
 	"image/color"
 	"math"
@@ -15,6 +14,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/tinydigits/tinydigits/internal/atomicfile"
+	"github.com/tinydigits/tinydigits/internal/plotfile"
 	"github.com/tinydigits/tinydigits/models"
 )
 
@@ -61,7 +61,7 @@ func (s *Sweep) accuracyPlot(path string) error {
 		p.Title.TextStyle.Font.Size = vg.Points(9)
 		p.X.Label.Text = "epoch"
 		p.Y.Label.Text = sts[i].EvaluatedOn + " accuracy (%)"
-		p.X.Tick.Marker = epochTicks(maxEpochs)
+		p.X.Tick.Marker = plotfile.EpochTicks(maxEpochs, 10)
 		p.Add(plotter.NewGrid())
 		for _, r := range c.Finished {
 			xy := make(plotter.XYs, len(r.Epochs))
@@ -115,21 +115,7 @@ func (s *Sweep) accuracyPlot(path string) error {
 			}
 		}
 	}
-	return savePNG(path, img)
-}
-
-// epochTicks labels whole epochs, at most about ten of them.
-func epochTicks(n int) plot.Ticker {
-	step := max(1, int(math.Ceil(float64(n)/10)))
-	var ticks []plot.Tick
-	for e := 1; e <= n; e++ {
-		label := ""
-		if (e-1)%step == 0 {
-			label = fmt.Sprint(e)
-		}
-		ticks = append(ticks, plot.Tick{Value: float64(e), Label: label})
-	}
-	return plot.ConstantTicks(ticks)
+	return atomicfile.WriteFunc(path, plotfile.PNG(img))
 }
 
 // meanCurve is the mean accuracy per epoch over the seeds that reached it.
@@ -226,7 +212,7 @@ func (s *Sweep) paramsPlot(path string) error {
 	p.X.Min, p.X.Max = xmin, xmax // after the adds, which widen the axes
 	img := vgimg.New(vg.Points(640), vg.Points(420))
 	p.Draw(draw.New(img))
-	return savePNG(path, img)
+	return atomicfile.WriteFunc(path, plotfile.PNG(img))
 }
 
 // spreadLabels places the labels of configurations with the same
@@ -257,12 +243,4 @@ func spreadLabels(means plotter.XYs, sts []Stats) plotter.XYs {
 		}
 	}
 	return out
-}
-
-func savePNG(path string, img *vgimg.Canvas) error {
-	var buf bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
-		return err
-	}
-	return atomicfile.Write(path, buf.Bytes())
 }

@@ -72,14 +72,14 @@ func TestAveragingLeavesTrainingAlone(t *testing.T) {
 			e := config(t, "step3")
 			e.Threads = c.Threads
 			var ev bytes.Buffer
-			if err := Evaluate(context.Background(), filepath.Join(c.Out, ModelFile), e, &ev); err != nil {
+			if err := Evaluate(context.Background(), filepath.Join(c.Out, runfolder.ModelFile), e, &ev); err != nil {
 				t.Fatal(err)
 			}
 			want := fmt.Sprintf("(%d/%d)", last.TestCorrect, last.TestTotal)
 			if !strings.Contains(ev.String(), want) {
 				t.Errorf("model.pt evaluates as\n%s\nwant %s, the last epoch's averaged figures", ev.String(), want)
 			}
-			ck, err := runfolder.ReadCheckpoint(filepath.Join(c.Out, CheckpointFile))
+			ck, err := runfolder.ReadCheckpoint(filepath.Join(c.Out, runfolder.CheckpointFile))
 			if err != nil {
 				t.Fatal(err)
 			}

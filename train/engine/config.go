@@ -85,34 +85,12 @@ type Config struct {
 	emulateGraphs bool
 }
 
-// The run folder's types and files, from package runfolder.
-type (
-	// InputError marks a failure caused by the user's input: the command
-	// reports it in one line and exits with status 2.
-	InputError = runfolder.InputError
-	// Result is what a run measured; summary.json holds it.
-	Result = runfolder.Result
-	// EpochMetrics is one row of metrics.csv.
-	EpochMetrics = runfolder.EpochMetrics
-)
-
-// The run folder's files.
-const (
-	ArchFile       = runfolder.ArchFile
-	CheckpointFile = runfolder.CheckpointFile
-	ModelFile      = runfolder.ModelFile
-	MetricsFile    = runfolder.MetricsFile
-	SummaryFile    = runfolder.SummaryFile
-	CurvesFile     = runfolder.CurvesFile
-	ConfusionFile  = runfolder.ConfusionFile
-	WrongFile      = runfolder.WrongFile
-)
-
 func inputErr(format string, args ...any) error {
-	return &InputError{Err: fmt.Errorf(format, args...)}
+	return &runfolder.InputError{Err: fmt.Errorf(format, args...)}
 }
 
-// IsInputError reports whether err is (or wraps) an InputError.
+// IsInputError reports whether err is (or wraps) a runfolder.InputError:
+// bad input, which the commands report in one line with exit status 2.
 func IsInputError(err error) bool { return runfolder.IsInputError(err) }
 
 // MaxDefaultThreads caps a run's default thread count. Measured on the
@@ -135,7 +113,7 @@ func DefaultThreads() int { return min(runtime.NumCPU(), MaxDefaultThreads) }
 func DefaultConfig(arch string) (Config, error) {
 	a, err := models.Resolve(arch)
 	if err != nil {
-		return Config{}, &InputError{Err: err}
+		return Config{}, &runfolder.InputError{Err: err}
 	}
 	return Config{
 		Arch:          arch,
@@ -184,7 +162,7 @@ func (c *Config) arch() (models.Arch, error) {
 	} else {
 		var err error
 		if a, err = models.Resolve(c.Arch); err != nil {
-			return a, &InputError{Err: err}
+			return a, &runfolder.InputError{Err: err}
 		}
 	}
 	a.Recipe = c.Recipe
@@ -202,7 +180,7 @@ func (c *Config) Validate() (models.Arch, error) {
 		return arch, err
 	}
 	if err := arch.Check(); err != nil {
-		return arch, &InputError{Err: err}
+		return arch, &runfolder.InputError{Err: err}
 	}
 	switch {
 	case !(c.Target > 0 && c.Target <= 100):

@@ -14,12 +14,12 @@ import (
 )
 
 // continueRun is -continue: what Out holds decides the run. A finished
-// run is reported in one line and kept (done is true; its Result is
+// run is reported in one line and kept (done is true; its runfolder.Result is
 // returned); an unfinished one is resumed with the settings it started
 // with; an empty folder trains as given. Where the settings given differ
 // from those of the run found, one line says which. -overwrite still
 // starts over, and a dry run writes nothing, so neither looks.
-func continueRun(cfg Config, out io.Writer) (_ Config, _ *Result, done bool, _ error) {
+func continueRun(cfg Config, out io.Writer) (_ Config, _ *runfolder.Result, done bool, _ error) {
 	switch {
 	case cfg.Resume != "":
 		return cfg, nil, false, inputErr("-continue goes with -out DIR (the folder to continue), not with -resume")
@@ -27,10 +27,10 @@ func continueRun(cfg Config, out io.Writer) (_ Config, _ *Result, done bool, _ e
 		return cfg, nil, false, nil
 	}
 	summarized, finished := runfolder.FinishedEpochs(cfg.Out)
-	ckPath := filepath.Join(cfg.Out, CheckpointFile)
+	ckPath := filepath.Join(cfg.Out, runfolder.CheckpointFile)
 	if _, err := os.Stat(ckPath); errors.Is(err, os.ErrNotExist) {
 		if finished {
-			return cfg, nil, false, inputErr("%s holds a %s but no %s, so it cannot be continued; -overwrite starts over", cfg.Out, SummaryFile, CheckpointFile)
+			return cfg, nil, false, inputErr("%s holds a %s but no %s, so it cannot be continued; -overwrite starts over", cfg.Out, runfolder.SummaryFile, runfolder.CheckpointFile)
 		}
 		return cfg, nil, false, nil
 	}
@@ -46,7 +46,7 @@ func continueRun(cfg Config, out io.Writer) (_ Config, _ *Result, done bool, _ e
 	if finished && (ck.Legacy || ck.Meta.Epoch >= ck.Arch.Recipe.Epochs && summarized == ck.Meta.Epoch) {
 		res, err := runfolder.ReadResult(cfg.Out)
 		if err != nil {
-			return cfg, nil, false, &InputError{Err: fmt.Errorf("%w; -overwrite starts the run over", err)}
+			return cfg, nil, false, &runfolder.InputError{Err: fmt.Errorf("%w; -overwrite starts the run over", err)}
 		}
 		fmt.Fprintf(out, "%s: finished, kept: %s\n", cfg.Out, verdict(res, res.Target))
 		if diff != "" {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/tinydigits/tinydigits/models"
+	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/torch"
 	"github.com/tinydigits/tinydigits/torch/nn"
 )
@@ -74,7 +75,7 @@ func TestValidateErrors(t *testing.T) {
 // back into the architecture; the same seed and threads give the same
 // metrics.
 func TestShortRunIsReproducibleAndWritesTheRunFolder(t *testing.T) {
-	run := func() (*Result, string) {
+	run := func() (*runfolder.Result, string) {
 		c := config(t, "step3")
 		c.Subset, c.Epochs, c.Threads = 640, 2, 2
 		var out bytes.Buffer

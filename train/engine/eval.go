@@ -46,11 +46,11 @@ func Evaluate(ctx context.Context, path string, cfg Config, out io.Writer) error
 	}
 	ds, err := mnist.Load(cfg.DataDir)
 	if err != nil {
-		return &InputError{Err: err}
+		return &runfolder.InputError{Err: err}
 	}
 	loader, err := transforms.NewLoader(ds.Test, transforms.LoaderConfig{BatchSize: min(cfg.TestBatchSize, ds.Test.Len()), Transform: transforms.MNISTNormalize})
 	if err != nil {
-		return &InputError{Err: err}
+		return &runfolder.InputError{Err: err}
 	}
 	st := &stepper{net: net, device: device, evalHook: cfg.afterEvalBatch}
 	t, d, err := st.evaluate(ctx, net, loader, false)

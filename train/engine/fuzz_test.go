@@ -78,7 +78,7 @@ func evalState(t *testing.T, path string) (map[string][]float32, error) {
 
 // FuzzRunFiles feeds damaged model.pt and checkpoint.pt files to the
 // loaders behind -resume, -eval and predict. They must never crash, every
-// refusal is an InputError of one line, and whatever they accept holds
+// refusal is a runfolder.InputError of one line, and whatever they accept holds
 // exactly the weights of the real file: changed tensor data is always
 // refused. The seed corpus (the two real files, cuts at every 1/16 of their
 // length, byte flips) runs as a plain test; go test -fuzz=FuzzRunFiles

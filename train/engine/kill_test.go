@@ -159,7 +159,7 @@ func TestKillAtEveryWrite(t *testing.T) {
 		from  string // a folder to start from, "" for none
 		run   func(dir string) Config
 		again func(dir string) Config // what a user types next
-		want  *Result
+		want  *runfolder.Result
 		wantD string
 	}{
 		{"fresh", "", func(dir string) Config { c := base; c.Out = dir; return c },
@@ -190,7 +190,7 @@ func TestKillAtEveryWrite(t *testing.T) {
 				dir := fresh()
 				killedAt(t, sc.run(dir), n)
 				next := sc.again(dir)
-				var res *Result
+				var res *runfolder.Result
 				if next.Out == "" && next.Resume == "" {
 					if res, err = runfolder.ReadResult(dir); err != nil {
 						t.Fatal(err)

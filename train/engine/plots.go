@@ -3,9 +3,7 @@ package engine
 import (
 	"fmt"
 	"image/color"
-	"io"
 	"math"
-	"path/filepath"
 	"sort"
 	"strconv"
 
@@ -17,28 +15,37 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/tinydigits/tinydigits/data/mnist"
-	"github.com/tinydigits/tinydigits/internal/atomicfile"
+	"github.com/tinydigits/tinydigits/internal/plotfile"
+	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/transforms"
 )
 
 // writePictures draws curves.png from the metrics and, when there are test
-// predictions, confusion.png and misclassified.png.
-func writePictures(cfg Config, rows []EpochMetrics, last *evalDetail, test *mnist.Set) error {
+// predictions, confusion.png and misclassified.png, into the run folder.
+func writePictures(cfg Config, rows []runfolder.EpochMetrics, last *evalDetail, test *mnist.Set) error {
 	evalName := "test"
 	if cfg.Holdout > 0 {
 		evalName = "validation"
 	}
-	if err := curves(filepath.Join(cfg.Out, CurvesFile), rows, cfg.Target, evalName, scheduleTitle(cfg)); err != nil {
-		return fmt.Errorf("%s: %w", CurvesFile, err)
+	pictures := []struct {
+		name string
+		draw func() (*vgimg.Canvas, error)
+	}{
+		{runfolder.CurvesFile, func() (*vgimg.Canvas, error) { return curves(rows, cfg.Target, evalName, scheduleTitle(cfg)) }},
+		{runfolder.ConfusionFile, func() (*vgimg.Canvas, error) { return confusionPicture(last, evalName) }},
+		{runfolder.WrongFile, func() (*vgimg.Canvas, error) { return misclassified(last, test) }},
 	}
-	if last == nil {
-		return nil
-	}
-	if err := confusionPicture(filepath.Join(cfg.Out, ConfusionFile), last, evalName); err != nil {
-		return fmt.Errorf("%s: %w", ConfusionFile, err)
-	}
-	if err := misclassified(filepath.Join(cfg.Out, WrongFile), last, test); err != nil {
-		return fmt.Errorf("%s: %w", WrongFile, err)
+	for i, p := range pictures {
+		if i > 0 && last == nil {
+			break
+		}
+		img, err := p.draw()
+		if err == nil {
+			err = runfolder.WritePicture(cfg.Out, p.name, plotfile.PNG(img))
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
 	}
 	return nil
 }
@@ -68,23 +75,6 @@ func series(p *plot.Plot, name string, c color.Color, n int, y func(i int) float
 	return nil
 }
 
-// epochTicks labels every epoch (or every other one past 20).
-func epochTicks(n int) plot.Ticker {
-	step := 1
-	if n > 20 {
-		step = int(math.Ceil(float64(n) / 20))
-	}
-	var ticks []plot.Tick
-	for e := 1; e <= n; e++ {
-		label := ""
-		if (e-1)%step == 0 {
-			label = strconv.Itoa(e)
-		}
-		ticks = append(ticks, plot.Tick{Value: float64(e), Label: label})
-	}
-	return plot.ConstantTicks(ticks)
-}
-
 // scheduleTitle names the run's lr schedule for the lr panel.
 func scheduleTitle(cfg Config) string {
 	switch cfg.schedule() {
@@ -99,7 +89,7 @@ func scheduleTitle(cfg Config) string {
 // curves draws loss, accuracy (with the target) and the learning rate per
 // epoch, one panel above the other; evalName labels the evaluated set
 // ("test" or "validation").
-func curves(path string, rows []EpochMetrics, target float64, evalName, schedule string) error {
+func curves(rows []runfolder.EpochMetrics, target float64, evalName, schedule string) (*vgimg.Canvas, error) {
 	n := len(rows)
 	loss := plot.New()
 	loss.Title.Text = "Loss (NLL)"
@@ -110,21 +100,21 @@ func curves(path string, rows []EpochMetrics, target float64, evalName, schedule
 	lr.X.Label.Text = "epoch"
 	for _, p := range []*plot.Plot{loss, accuracy, lr} {
 		p.X.Min, p.X.Max = 0.5, float64(n)+0.5
-		p.X.Tick.Marker = epochTicks(n)
+		p.X.Tick.Marker = plotfile.EpochTicks(n, 20)
 		p.Add(plotter.NewGrid())
 		p.Legend.Top = true
 	}
 	if err := series(loss, "train", trainColor, n, func(i int) float64 { return rows[i].TrainLoss }); err != nil {
-		return err
+		return nil, err
 	}
 	if err := series(loss, evalName, testColor, n, func(i int) float64 { return rows[i].TestLoss }); err != nil {
-		return err
+		return nil, err
 	}
 	if err := series(accuracy, "train", trainColor, n, func(i int) float64 { return rows[i].TrainAcc }); err != nil {
-		return err
+		return nil, err
 	}
 	if err := series(accuracy, evalName, testColor, n, func(i int) float64 { return rows[i].TestAcc }); err != nil {
-		return err
+		return nil, err
 	}
 	// Show the later epochs' detail: the axis starts a little below the
 	// lowest accuracy after epoch 1.
@@ -139,7 +129,7 @@ func curves(path string, rows []EpochMetrics, target float64, evalName, schedule
 	accuracy.Legend.Top = false // accuracy climbs to the top right
 	goal, err := plotter.NewLine(plotter.XYs{{X: 0.5, Y: target}, {X: float64(n) + 0.5, Y: target}})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	goal.Color = targetColor
 	goal.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
@@ -152,7 +142,7 @@ func curves(path string, rows []EpochMetrics, target float64, evalName, schedule
 	}
 	lrLine, err := plotter.NewLine(steps)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	lrLine.Color = trainColor
 	lr.Add(lrLine)
@@ -172,7 +162,7 @@ func curves(path string, rows []EpochMetrics, target float64, evalName, schedule
 	for i := range plots {
 		plots[i][0].Draw(canvases[i][0])
 	}
-	return savePNG(path, img)
+	return img, nil
 }
 
 // confusionGrid adapts a confusion matrix to plotter.GridXYZ: column c is
@@ -198,7 +188,7 @@ func digitTicks(top bool) plot.Ticker {
 }
 
 // confusionPicture draws the confusion matrix with its counts.
-func confusionPicture(path string, d *evalDetail, evalName string) error {
+func confusionPicture(d *evalDetail, evalName string) (*vgimg.Canvas, error) {
 	m := confusionGrid(d.confusion())
 	p := plot.New()
 	correct, total := 0, len(d.labels)
@@ -212,7 +202,7 @@ func confusionPicture(path string, d *evalDetail, evalName string) error {
 	p.Y.Tick.Marker = digitTicks(true)
 	blues, err := brewer.GetPalette(brewer.TypeSequential, "Blues", 9)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	heat := plotter.NewHeatMap(&m, blues)
 	most := 0
@@ -236,7 +226,7 @@ func confusionPicture(path string, d *evalDetail, evalName string) error {
 	}
 	text, err := plotter.NewLabels(labels)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for i := range text.TextStyle {
 		text.TextStyle[i].XAlign = draw.XCenter
@@ -249,12 +239,12 @@ func confusionPicture(path string, d *evalDetail, evalName string) error {
 	p.Add(text)
 	img := vgimg.New(vg.Points(560), vg.Points(540))
 	p.Draw(draw.New(img))
-	return savePNG(path, img)
+	return img, nil
 }
 
 // misclassified draws up to 25 wrongly classified test images, the most
 // confident mistakes first, each titled with its true and predicted label.
-func misclassified(path string, d *evalDetail, test *mnist.Set) error {
+func misclassified(d *evalDetail, test *mnist.Set) (*vgimg.Canvas, error) {
 	var wrong []int
 	for i := range d.labels {
 		if d.preds[i] != d.labels[i] {
@@ -299,7 +289,7 @@ func misclassified(path string, d *evalDetail, test *mnist.Set) error {
 			}
 		}
 	}
-	return savePNG(path, img)
+	return img, nil
 }
 
 func countWrong(d *evalDetail) int {
@@ -310,11 +300,4 @@ func countWrong(d *evalDetail) int {
 		}
 	}
 	return n
-}
-
-func savePNG(path string, img *vgimg.Canvas) error {
-	return atomicfile.WriteFunc(path, func(w io.Writer) error {
-		_, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(w)
-		return err
-	})
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
+
+	"github.com/tinydigits/tinydigits/runfolder"
 )
 
 // Event is a run's progress for a watcher (Config.Events). Epoch is
@@ -15,11 +17,11 @@ import (
 // run starts or resumes at the epoch's beginning). Metrics is set once the
 // epoch's evaluation has finished.
 type Event struct {
-	Epoch   int           `json:"epoch"`
-	Epochs  int           `json:"epochs"`
-	Batch   int           `json:"batch"`
-	Batches int           `json:"batches"`
-	Metrics *EpochMetrics `json:"metrics,omitempty"`
+	Epoch   int                     `json:"epoch"`
+	Epochs  int                     `json:"epochs"`
+	Batch   int                     `json:"batch"`
+	Batches int                     `json:"batches"`
+	Metrics *runfolder.EpochMetrics `json:"metrics,omitempty"`
 }
 
 // progress reports a training epoch: a tqdm-style bar on a terminal, plain

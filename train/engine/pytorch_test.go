@@ -13,6 +13,7 @@ import (
 
 	"github.com/tinydigits/tinydigits/data/mnist"
 	"github.com/tinydigits/tinydigits/models"
+	"github.com/tinydigits/tinydigits/runfolder"
 )
 
 // pythonWithTorch finds a Python that imports torch: the one on PATH, or
@@ -86,7 +87,7 @@ func TestPyTorchRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	fromPython := filepath.Join(t.TempDir(), "python.pt")
-	out, err := exec.Command(py, script, filepath.Join(c.Out, ModelFile), dataDir, fromPython).CombinedOutput()
+	out, err := exec.Command(py, script, filepath.Join(c.Out, runfolder.ModelFile), dataDir, fromPython).CombinedOutput()
 	if err != nil {
 		t.Fatalf("python: %v\n%s", err, out)
 	}
@@ -162,7 +163,7 @@ func TestEveryKindMatchesPyTorch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pairs = append(pairs, [2]string{code, filepath.Join(c.Out, ModelFile)})
+		pairs = append(pairs, [2]string{code, filepath.Join(c.Out, runfolder.ModelFile)})
 		want = append(want, res.Epochs[len(res.Epochs)-1].TestCorrect)
 	}
 	list := filepath.Join(t.TempDir(), "nets.json")

@@ -34,7 +34,7 @@ func interruptAt(epoch int, cancel context.CancelFunc) func(int, int, *stepper) 
 	}
 }
 
-func sameMetrics(t *testing.T, a, b []EpochMetrics) {
+func sameMetrics(t *testing.T, a, b []runfolder.EpochMetrics) {
 	t.Helper()
 	if len(a) != len(b) {
 		t.Fatalf("%d epochs vs %d", len(a), len(b))
@@ -63,10 +63,10 @@ func TestResumeMatchesUninterruptedRun(t *testing.T) {
 	if !errors.As(err, &intr) || intr.Epoch != 1 || !intr.Checkpoint || !strings.Contains(err.Error(), "-resume "+c.Out) {
 		t.Fatalf("interrupted run: %v", err)
 	}
-	if csv, _ := os.ReadFile(filepath.Join(c.Out, MetricsFile)); strings.Count(string(csv), "\n") != 2 {
+	if csv, _ := os.ReadFile(filepath.Join(c.Out, runfolder.MetricsFile)); strings.Count(string(csv), "\n") != 2 {
 		t.Errorf("metrics.csv after the interruption:\n%s", csv)
 	}
-	if _, err := os.Stat(filepath.Join(c.Out, CurvesFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(c.Out, runfolder.CurvesFile)); err != nil {
 		t.Errorf("no curves on interruption: %v", err)
 	}
 
@@ -122,7 +122,7 @@ func TestResumeRejectsIncompatibleCheckpoints(t *testing.T) {
 	if _, err := Run(ctx, c, &bytes.Buffer{}); err == nil {
 		t.Fatal("not interrupted")
 	}
-	good, err := os.ReadFile(filepath.Join(c.Out, CheckpointFile))
+	good, err := os.ReadFile(filepath.Join(c.Out, runfolder.CheckpointFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestResumeRejectsIncompatibleCheckpoints(t *testing.T) {
 			for name, b := range snapshot(t, c.Out) {
 				os.WriteFile(filepath.Join(dir, name), b, 0o644)
 			}
-			os.WriteFile(filepath.Join(dir, CheckpointFile), tc.data, 0o644)
+			os.WriteFile(filepath.Join(dir, runfolder.CheckpointFile), tc.data, 0o644)
 			before := snapshot(t, dir)
 			r := config(t, "step3")
 			r.Resume, r.Overridden = dir, map[string]bool{}
@@ -230,7 +230,7 @@ func TestNonFiniteLossStops(t *testing.T) {
 	if !strings.Contains(err.Error(), "epoch 2, batch") || !strings.Contains(err.Error(), "lr 0.01") || !strings.Contains(err.Error(), "checkpoint.pt (epoch 1)") {
 		t.Errorf("message: %v", err)
 	}
-	ck, err := runfolder.ReadCheckpoint(filepath.Join(c.Out, CheckpointFile))
+	ck, err := runfolder.ReadCheckpoint(filepath.Join(c.Out, runfolder.CheckpointFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestRunFolderIsNotOverwritten(t *testing.T) {
 	if !IsInputError(err) || !strings.Contains(err.Error(), "already holds a finished run") || !strings.Contains(err.Error(), "-overwrite") {
 		t.Errorf("second run into the same folder: %v", err)
 	}
-	if after := snapshot(t, c.Out); !bytes.Equal(after[SummaryFile], before[SummaryFile]) {
+	if after := snapshot(t, c.Out); !bytes.Equal(after[runfolder.SummaryFile], before[runfolder.SummaryFile]) {
 		t.Error("the refused run changed summary.json")
 	}
 	c.Overwrite = true
@@ -259,7 +259,7 @@ func TestRunFolderIsNotOverwritten(t *testing.T) {
 		t.Errorf("-overwrite: %v", err)
 	}
 	// An unfinished run: only a checkpoint.
-	os.Remove(filepath.Join(c.Out, SummaryFile))
+	os.Remove(filepath.Join(c.Out, runfolder.SummaryFile))
 	c.Overwrite = false
 	if _, err := Run(context.Background(), c, &bytes.Buffer{}); !IsInputError(err) || !strings.Contains(err.Error(), "-resume "+c.Out) {
 		t.Errorf("unfinished run: %v", err)
@@ -275,7 +275,7 @@ func TestPicturesSummaryAndEval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{CurvesFile, ConfusionFile, WrongFile} {
+	for _, name := range []string{runfolder.CurvesFile, runfolder.ConfusionFile, runfolder.WrongFile} {
 		f, err := os.Open(filepath.Join(c.Out, name))
 		if err != nil {
 			t.Fatal(err)
@@ -286,8 +286,8 @@ func TestPicturesSummaryAndEval(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	data, _ := os.ReadFile(filepath.Join(c.Out, SummaryFile))
-	var s Result
+	data, _ := os.ReadFile(filepath.Join(c.Out, runfolder.SummaryFile))
+	var s runfolder.Result
 	if err := json.Unmarshal(data, &s); err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +308,7 @@ func TestPicturesSummaryAndEval(t *testing.T) {
 	var out bytes.Buffer
 	eval := config(t, "step3")
 	eval.Overridden = map[string]bool{}
-	if err := Evaluate(context.Background(), filepath.Join(c.Out, ModelFile), eval, &out); err != nil {
+	if err := Evaluate(context.Background(), filepath.Join(c.Out, runfolder.ModelFile), eval, &out); err != nil {
 		t.Fatal(err)
 	}
 	right := "(" + strconv.Itoa(last.TestCorrect) + "/10000)"
@@ -317,12 +317,12 @@ func TestPicturesSummaryAndEval(t *testing.T) {
 	}
 	// The checkpoint evaluates the same way.
 	out.Reset()
-	if err := Evaluate(context.Background(), filepath.Join(c.Out, CheckpointFile), eval, &out); err != nil || !strings.Contains(out.String(), right) {
+	if err := Evaluate(context.Background(), filepath.Join(c.Out, runfolder.CheckpointFile), eval, &out); err != nil || !strings.Contains(out.String(), right) {
 		t.Errorf("-eval of checkpoint.pt: %v\n%s", err, out.String())
 	}
 	// The wrong arch is refused, naming the mismatch.
 	eval.Arch, eval.Overridden["arch"] = "step2", true
-	if err := Evaluate(context.Background(), filepath.Join(c.Out, ModelFile), eval, &out); !IsInputError(err) || !strings.Contains(err.Error(), "does not fit step2") {
+	if err := Evaluate(context.Background(), filepath.Join(c.Out, runfolder.ModelFile), eval, &out); !IsInputError(err) || !strings.Contains(err.Error(), "does not fit step2") {
 		t.Errorf("step3 weights as step2: %v", err)
 	}
 }

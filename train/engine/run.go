@@ -55,7 +55,7 @@ func (e *Interrupted) Error() string {
 
 // Run trains cfg's arch (or resumes cfg.Resume) and writes the run folder,
 // printing to out. Bad configuration, data, device or checkpoint is an
-// *InputError; a signal is an *Interrupted.
+// *runfolder.InputError; a signal is an *Interrupted.
 //
 // A run writes checkpoint.pt before its first epoch and after each one, so
 // a stop at any moment leaves a run that -resume finishes. Once the last
@@ -68,7 +68,7 @@ func (e *Interrupted) Error() string {
 // The run folder is held by this process from the start (runfolder.Lock):
 // a second run, -resume or -overwrite of the same folder is refused while
 // this one works in it.
-func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
+func Run(ctx context.Context, cfg Config, out io.Writer) (*runfolder.Result, error) {
 	start := time.Now()
 	if !cfg.DryRun {
 		lock, err := lockFolder(cfg)
@@ -78,7 +78,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		defer lock.Release()
 	}
 	if cfg.Continue {
-		var res *Result
+		var res *runfolder.Result
 		var done bool
 		var err error
 		if cfg, res, done, err = continueRun(cfg, out); err != nil || done {
@@ -169,7 +169,7 @@ func openFolder(cfg Config, ck *runfolder.Checkpoint) error {
 	switch {
 	case ck != nil:
 		if err := runfolder.RemoveTemps(cfg.Out); err != nil {
-			return &InputError{Err: fmt.Errorf("resume: %w", err)}
+			return &runfolder.InputError{Err: fmt.Errorf("resume: %w", err)}
 		}
 	case !cfg.DryRun:
 		return runfolder.Prepare(cfg.Out, cfg.Overwrite)
@@ -250,7 +250,7 @@ func newSession(cfg Config, resumed bool, beforeBuild func() error) (*session, e
 		}
 	}
 	if s.ds, err = mnist.Load(cfg.DataDir); err != nil {
-		return nil, &InputError{Err: err}
+		return nil, &runfolder.InputError{Err: err}
 	}
 	if s.testBatch, err = cfg.checkSizes(s.ds.Train.Len(), s.ds.Test.Len()); err != nil {
 		return nil, err
@@ -258,7 +258,7 @@ func newSession(cfg Config, resumed bool, beforeBuild func() error) (*session, e
 	s.train, s.eval = s.ds.Train, s.ds.Test
 	if cfg.Holdout > 0 {
 		if s.train, s.eval, err = s.ds.Train.Split(cfg.Holdout); err != nil {
-			return nil, &InputError{Err: err}
+			return nil, &runfolder.InputError{Err: err}
 		}
 		s.evalName = "validation"
 		s.testBatch = min(cfg.TestBatchSize, s.eval.Len())
@@ -286,7 +286,7 @@ func newSession(cfg Config, resumed bool, beforeBuild func() error) (*session, e
 		return nil, err
 	}
 	if s.opt, err = optim.NewSGD(nn.Parameters(s.net), optim.SGDConfig{LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay, Nesterov: cfg.Nesterov}); err != nil {
-		return nil, &InputError{Err: err}
+		return nil, &runfolder.InputError{Err: err}
 	}
 	if cfg.Averaging() != "" {
 		if err := s.buildAverage(); err != nil {
@@ -296,12 +296,12 @@ func newSession(cfg Config, resumed bool, beforeBuild func() error) (*session, e
 	if s.trainLoader, err = transforms.NewLoader(s.train, transforms.LoaderConfig{
 		BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Transform: trainTransform(cfg), Workers: cfg.Workers, Prefetch: prefetch,
 	}); err != nil {
-		return nil, &InputError{Err: err}
+		return nil, &runfolder.InputError{Err: err}
 	}
 	if s.testLoader, err = transforms.NewLoader(s.eval, transforms.LoaderConfig{
 		BatchSize: s.testBatch, Transform: transforms.MNISTNormalize, Workers: cfg.Workers,
 	}); err != nil {
-		return nil, &InputError{Err: err}
+		return nil, &runfolder.InputError{Err: err}
 	}
 	s.sched = optim.Constant{}
 	var lrAt func(step int) float64 // a schedule stepped every batch
@@ -435,9 +435,9 @@ func (s *session) close() {
 	}
 }
 
-// result is the Result a run of the session starts from.
-func (s *session) result() *Result {
-	return &Result{
+// result is the runfolder.Result a run of the session starts from.
+func (s *session) result() *runfolder.Result {
+	return &runfolder.Result{
 		Arch: s.arch.Name, Params: nn.NumParams(s.net), Seed: s.cfg.Seed, Device: s.device.String(),
 		Threads: torch.NumThreads(), Libtorch: torch.Version(), Recipe: s.cfg.Recipe, RecipeLine: s.cfg.recipeLine(),
 		Target: s.cfg.Target, DataDir: s.ds.Dir, TrainImages: s.train.Len(), TestImages: s.eval.Len(), EvaluatedOn: s.evalName,
@@ -449,7 +449,7 @@ type run struct {
 	*session
 	out     io.Writer
 	start   time.Time
-	res     *Result
+	res     *runfolder.Result
 	first   int         // the first epoch to train (0-based)
 	earlier float64     // wall time of the runs this one resumes
 	last    *evalDetail // the latest epoch's predictions
@@ -535,7 +535,7 @@ func (r *run) announce(ck *runfolder.Checkpoint) error {
 func (r *run) save(epochs int) error {
 	meta := runfolder.Meta{
 		Format: runfolder.Format, Arch: r.arch, Params: r.res.Params, Run: settingsOf(r.cfg, r.res.Threads, r.res.Device),
-		Epoch: epochs, Metrics: append([]EpochMetrics{}, r.res.Epochs...), WallSeconds: r.earlier + time.Since(r.start).Seconds(),
+		Epoch: epochs, Metrics: append([]runfolder.EpochMetrics{}, r.res.Epochs...), WallSeconds: r.earlier + time.Since(r.start).Seconds(),
 		Libtorch: r.res.Libtorch, ResumedAt: r.res.ResumedAt,
 	}
 	var avg *nn.Sequential
@@ -543,7 +543,7 @@ func (r *run) save(epochs int) error {
 		n := r.avg.Count()
 		avg, meta.Averaged = r.avgNet, &n
 	}
-	return runfolder.WriteCheckpoint(filepath.Join(r.cfg.Out, CheckpointFile), meta, r.net, avg, r.opt, r.device)
+	return runfolder.WriteCheckpoint(filepath.Join(r.cfg.Out, runfolder.CheckpointFile), meta, r.net, avg, r.opt, r.device)
 }
 
 // pictures draws the run's pictures; a failure is a warning.
@@ -577,7 +577,7 @@ func (r *run) epochs(ctx context.Context) error {
 				return &Interrupted{Epoch: epoch, During: true, Folder: cfg.Out, Checkpoint: !cfg.DryRun}
 			}
 			if !cfg.DryRun {
-				err = fmt.Errorf("%w; the last good checkpoint is %s (epoch %d)", err, filepath.Join(cfg.Out, CheckpointFile), epoch)
+				err = fmt.Errorf("%w; the last good checkpoint is %s (epoch %d)", err, filepath.Join(cfg.Out, runfolder.CheckpointFile), epoch)
 			}
 			return err
 		}
@@ -608,7 +608,7 @@ func (r *run) epochs(ctx context.Context) error {
 			}
 		}
 		r.last = detail
-		m := EpochMetrics{
+		m := runfolder.EpochMetrics{
 			Epoch: epoch + 1, LR: lr,
 			TrainLoss: tr.loss / float64(tr.seen), TrainAcc: 100 * float64(tr.correct) / float64(tr.seen),
 			TestLoss: ev.loss / float64(ev.seen), TestAcc: 100 * float64(ev.correct) / float64(ev.seen),
@@ -668,7 +668,7 @@ func (r *run) finish() error {
 	}
 	summarize(r.res, cfg, r.earlier+time.Since(r.start).Seconds(), r.last)
 	if cfg.SaveModel {
-		if err := nn.Save(r.evalNet(), filepath.Join(cfg.Out, ModelFile)); err != nil {
+		if err := runfolder.WriteModel(cfg.Out, r.evalNet()); err != nil {
 			return err
 		}
 	}
@@ -682,7 +682,7 @@ func (r *run) finish() error {
 
 // banner prints the start-up lines: arch, libtorch and device, data,
 // recipe. Values set by a flag are marked with *.
-func banner(out io.Writer, cfg Config, arch models.Arch, res *Result, ds *mnist.Dataset, device torch.Device, trainN, evalN, testBatch int) {
+func banner(out io.Writer, cfg Config, arch models.Arch, res *runfolder.Result, ds *mnist.Dataset, device torch.Device, trainN, evalN, testBatch int) {
 	mark := cfg.mark
 	fmt.Fprintf(out, "tinydigits: %s, %s parameters (%s)\n", arch.Name, models.Thousands(res.Params), arch.Description)
 	fmt.Fprintf(out, "libtorch %s, device %s%s, %s%s, %s\n", res.Libtorch, torch.Describe(device), mark("device"),
@@ -712,17 +712,17 @@ func banner(out io.Writer, cfg Config, arch models.Arch, res *Result, ds *mnist.
 
 // startLibtorch prepares libtorch for a run on the calling (locked) OS
 // thread: malloc settings, the device, the thread count. A bad device or
-// thread count is an InputError.
+// thread count is a runfolder.InputError.
 func startLibtorch(cfg Config, threads int) (torch.Device, error) {
 	if !cfg.SystemMalloc {
 		torch.KeepFreedMemory()
 	}
 	device, err := torch.ParseDevice(cfg.Device)
 	if err != nil {
-		return device, &InputError{Err: err}
+		return device, &runfolder.InputError{Err: err}
 	}
 	if err := torch.SetNumThreads(threads); err != nil {
-		return device, &InputError{Err: err}
+		return device, &runfolder.InputError{Err: err}
 	}
 	return device, nil
 }
@@ -805,7 +805,7 @@ func resumeConfig(given Config, ck *runfolder.Checkpoint, dir string) (Config, e
 }
 
 // summarize computes the run's best and last figures.
-func summarize(r *Result, cfg Config, wall float64, last *evalDetail) {
+func summarize(r *runfolder.Result, cfg Config, wall float64, last *evalDetail) {
 	for _, m := range r.Epochs {
 		if m.TestAcc > r.BestTestAcc {
 			r.BestTestAcc, r.BestEpoch = m.TestAcc, m.Epoch
@@ -828,14 +828,14 @@ func summarize(r *Result, cfg Config, wall float64, last *evalDetail) {
 }
 
 // report prints the closing lines.
-func report(r *Result, out io.Writer, cfg Config) {
+func report(r *runfolder.Result, out io.Writer, cfg Config) {
 	fmt.Fprintln(out, verdict(r, cfg.Target))
 	fmt.Fprintf(out, "%s parameters, %s wall time; wrote %s\n", models.Thousands(r.Params), duration(r.WallSeconds), cfg.Out)
 }
 
 // verdict is a finished run in one line: its best accuracy and its last
 // epochs against the target.
-func verdict(r *Result, target float64) string {
+func verdict(r *runfolder.Result, target float64) string {
 	accs := make([]string, len(r.LastTestAccs))
 	for i, a := range r.LastTestAccs {
 		accs[i] = fmt.Sprintf("%.2f", a)

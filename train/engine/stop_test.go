@@ -20,7 +20,7 @@ import (
 
 // finishRun runs the resume that completes an interrupted run, with no flags
 // but the folder: what a user types.
-func finishRun(t *testing.T, dir string) *Result {
+func finishRun(t *testing.T, dir string) *runfolder.Result {
 	t.Helper()
 	r, err := DefaultConfig("step3")
 	if err != nil {
@@ -38,15 +38,15 @@ func finishRun(t *testing.T, dir string) *Result {
 // sameRun checks that two finished run folders hold the same results: the
 // metrics, the summary's figures and confusion matrix, and the model's
 // weights.
-func sameRun(t *testing.T, a, b *Result, dirA, dirB string) {
+func sameRun(t *testing.T, a, b *runfolder.Result, dirA, dirB string) {
 	t.Helper()
 	sameMetrics(t, a.Epochs, b.Epochs)
 	if a.BestTestAcc != b.BestTestAcc || !slices.Equal(a.LastTestAccs, b.LastTestAccs) || !reflect.DeepEqual(a.Confusion, b.Confusion) {
 		t.Errorf("summaries differ: %v %v vs %v %v", a.BestTestAcc, a.LastTestAccs, b.BestTestAcc, b.LastTestAccs)
 	}
-	var sums [2]Result
+	var sums [2]runfolder.Result
 	for i, dir := range []string{dirA, dirB} {
-		data, err := os.ReadFile(filepath.Join(dir, SummaryFile))
+		data, err := os.ReadFile(filepath.Join(dir, runfolder.SummaryFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +59,7 @@ func sameRun(t *testing.T, a, b *Result, dirA, dirB string) {
 	}
 	var weights [2]*loadedDict
 	for i, dir := range []string{dirA, dirB} {
-		w, err := loadDictValues(filepath.Join(dir, ModelFile))
+		w, err := loadDictValues(filepath.Join(dir, runfolder.ModelFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +151,7 @@ func TestEveryStopCanBeFinished(t *testing.T) {
 			case !tc.interrupted && err != nil:
 				t.Fatalf("a stop after the last checkpoint should finish the run: %v", err)
 			}
-			ck, err := runfolder.ReadCheckpoint(filepath.Join(c.Out, CheckpointFile))
+			ck, err := runfolder.ReadCheckpoint(filepath.Join(c.Out, runfolder.CheckpointFile))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,7 +168,7 @@ func TestEveryStopCanBeFinished(t *testing.T) {
 	t.Run("killed after the last checkpoint", func(t *testing.T) {
 		dir := t.TempDir()
 		for name, b := range snapshot(t, base.Out) {
-			if name != SummaryFile && name != ModelFile {
+			if name != runfolder.SummaryFile && name != runfolder.ModelFile {
 				os.WriteFile(filepath.Join(dir, name), b, 0o644)
 			}
 		}
@@ -212,7 +212,7 @@ func TestCheckpointMetaFieldsRequired(t *testing.T) {
 	if _, err := Run(context.Background(), c, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	items, texts, err := torch.LoadDictFile(filepath.Join(c.Out, CheckpointFile))
+	items, texts, err := torch.LoadDictFile(filepath.Join(c.Out, runfolder.CheckpointFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestCheckpointMetaFieldsRequired(t *testing.T) {
 		t.Fatalf("optional fields %v", optional)
 	}
 	dir := t.TempDir()
-	path := filepath.Join(dir, CheckpointFile)
+	path := filepath.Join(dir, runfolder.CheckpointFile)
 	for _, p := range paths {
 		name := strings.Join(p, ".")
 		for kind, data := range map[string][]byte{
@@ -366,7 +366,7 @@ func TestEvalStops(t *testing.T) {
 	if _, err := Run(context.Background(), c, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	model := filepath.Join(c.Out, ModelFile)
+	model := filepath.Join(c.Out, runfolder.ModelFile)
 	e := config(t, "step3")
 	e.Overridden = map[string]bool{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -399,7 +399,7 @@ func TestHoldoutLabelsAndMarks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	csv, _ := os.ReadFile(filepath.Join(c.Out, MetricsFile))
+	csv, _ := os.ReadFile(filepath.Join(c.Out, runfolder.MetricsFile))
 	header, _, _ := strings.Cut(string(csv), "\n")
 	if !strings.Contains(header, "val_loss,val_acc") || strings.Contains(header, "test") {
 		t.Errorf("metrics.csv header: %s", header)

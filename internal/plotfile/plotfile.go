@@ -1,0 +1,36 @@
+// Package plotfile holds what the run's pictures (train/engine) and the
+// sweep's (sweep/report) share: the epoch axis and the PNG encoding.
+package plotfile
+
+import (
+	"io"
+	"math"
+	"strconv"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// EpochTicks marks epochs 1…n on an axis, labelling at most about labels
+// of them (every one up to that many).
+func EpochTicks(n, labels int) plot.Ticker {
+	step := max(1, int(math.Ceil(float64(n)/float64(max(1, labels)))))
+	var ticks []plot.Tick
+	for e := 1; e <= n; e++ {
+		label := ""
+		if (e-1)%step == 0 {
+			label = strconv.Itoa(e)
+		}
+		ticks = append(ticks, plot.Tick{Value: float64(e), Label: label})
+	}
+	return plot.ConstantTicks(ticks)
+}
+
+// PNG encodes a drawn canvas as PNG, for a writer of files
+// (atomicfile.WriteFunc, runfolder.WritePicture).
+func PNG(img *vgimg.Canvas) func(io.Writer) error {
+	return func(w io.Writer) error {
+		_, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(w)
+		return err
+	}
+}
