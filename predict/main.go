@@ -22,10 +22,10 @@ import (
 	"math"
 	"os"
 	"runtime"
-	"strings"
 
 	"github.com/spf13/pflag"
 
+	"github.com/tinydigits/tinydigits/internal/command"
 	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/torch"
 	"github.com/tinydigits/tinydigits/transforms"
@@ -57,42 +57,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 	arch := fs.String("arch", "", "the model's architecture (default: read from the run folder)")
 	device := fs.String("device", "cpu", "cpu, cuda, cuda:N or auto")
 	asJSON := fs.Bool("json", false, "print a JSON array instead of lines")
-	for i, a := range args { // -model as well as --model, as in train
-		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
-			if name, _, _ := strings.Cut(a[1:], "="); len(name) > 1 {
-				args[i] = "-" + a
-			}
-		}
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(command.LongDashes(args, fs)); err != nil { // -model as well as --model, as in train
 		if errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprintf(stdout, "Usage: go run ./predict [flags] IMAGE...\n\nClassifies PNG, JPEG or GIF pictures of single digits.\n\n%s", fs.FlagUsages())
-			return 0
+			return command.ExitOK
 		}
 		fmt.Fprintf(stderr, "predict: %v (see -h)\n", err)
-		return 2
+		return command.ExitUsage
 	}
 	files := fs.Args()
 	if len(files) == 0 {
 		fmt.Fprintln(stderr, "predict: no image files given (see -h)")
-		return 2
+		return command.ExitUsage
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	dev, err := torch.ParseDevice(*device)
 	if err != nil {
 		fmt.Fprintf(stderr, "predict: %v\n", err)
-		return 2
+		return command.ExitUsage
 	}
 	net, _, err := runfolder.LoadModel(*model, *arch)
 	if err != nil {
 		fmt.Fprintf(stderr, "predict: %v\n", err)
-		return 2
+		return command.ExitUsage
 	}
 	defer net.Close()
 	if err := net.To(dev); err != nil {
 		fmt.Fprintf(stderr, "predict: %v\n", err)
-		return 1
+		return command.ExitFailure
 	}
 
 	results := make([]prediction, len(files))
@@ -115,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		probs, err := classify(net, dev, batch, len(good))
 		if err != nil {
 			fmt.Fprintf(stderr, "predict: %v\n", err)
-			return 1
+			return command.ExitFailure
 		}
 		for k, i := range good {
 			row := probs[k*10 : (k+1)*10]
@@ -129,7 +122,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	status := 0
+	status := command.ExitOK
 	if *asJSON {
 		items := make([]any, len(results))
 		for i, r := range results {
@@ -146,7 +139,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		switch {
 		case r.Error != "":
 			fmt.Fprintf(stderr, "predict: %s: %s\n", r.File, r.Error)
-			status = 2
+			status = command.ExitUsage
 		case !*asJSON:
 			fmt.Fprintf(stdout, "%s: %d (%.1f%%)\n", r.File, r.Label, 100*r.Probability)
 		}

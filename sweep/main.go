@@ -19,16 +19,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/tinydigits/tinydigits/data/mnist"
+	"github.com/tinydigits/tinydigits/internal/command"
 	"github.com/tinydigits/tinydigits/internal/lockfile"
 	"github.com/tinydigits/tinydigits/models"
 	"github.com/tinydigits/tinydigits/sweep/grid"
@@ -101,17 +100,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cli.Main(args[1:], stdout, stderr, func(c *engine.Config) { c.Events = pool.WriteEvents() })
 	}
 	f := newFlags()
-	if err := f.fs.Parse(cli.LongDashes(args, f.fs)); err != nil {
+	if err := f.fs.Parse(command.LongDashes(args, f.fs)); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			usage(stdout, f)
-			return 0
+			return command.ExitOK
 		}
 		fmt.Fprintf(stderr, "sweep: %v (see -h)\n", err)
-		return 2
+		return command.ExitUsage
 	}
 	fail := func(err error) int {
-		fmt.Fprintf(stderr, "sweep: %s\n", cli.OneLine(err))
-		return 2
+		fmt.Fprintf(stderr, "sweep: %s\n", command.OneLine(err))
+		return command.ExitUsage
 	}
 	switch {
 	case f.reportDir != "":
@@ -171,11 +170,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return writeSlurm(f, dir, runs, threads, device, stdout, stderr)
 	}
 	if f.dryRun {
-		fmt.Fprintf(stdout, "sweep %s: %d runs, %d at a time, %s each, device %s\n", dir, len(runs), jobs, pool.Plural(threads, "thread"), device)
+		fmt.Fprintf(stdout, "sweep %s: %d runs, %d at a time, %s each, device %s\n", dir, len(runs), jobs, command.Plural(threads, "thread"), device)
 		for i, r := range runs {
 			fmt.Fprintf(stdout, "  %-40s %-8s train %s\n", r.Dir, plans[i].State, strings.Join(r.Args, " "))
 		}
-		return 0
+		return command.ExitOK
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fail(err)
@@ -198,27 +197,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	quit := make(chan struct{})
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(signals)
-	go func() {
-		if _, ok := <-signals; !ok {
-			return
-		}
+	defer command.OnInterrupt(func() {
 		fmt.Fprintln(stderr, "\nsweep: stopping every run after its batch (Ctrl-C again to quit them at once)")
 		cancel()
-		if _, ok := <-signals; ok {
-			close(quit)
-		}
-	}()
+	}, func() { close(quit) })()
 
-	display := pool.NewDisplay(stdout, logFile, isTerminal(stdout), func() int {
+	display := pool.NewDisplay(stdout, logFile, command.IsTerminal(stdout), func() int {
 		if f, ok := stdout.(*os.File); ok {
 			if w, _, err := term.GetSize(int(f.Fd())); err == nil {
 				return w
 			}
 		}
-		return 0
+		return command.ExitOK
 	})
 	outcome, err := pool.Run(ctx, dir, runs, pool.Options{
 		Jobs: jobs, Threads: threads, Device: device,
@@ -227,7 +217,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	code := 0
+	code := command.ExitOK
 	if n := outcome.Count(pool.Failed); n > 0 {
 		fmt.Fprintf(stderr, "sweep: %d of %d runs failed:\n", n, len(runs))
 		for _, t := range outcome.Tasks {
@@ -235,13 +225,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stderr, "  %s: %s\n", t.Run.Dir, t.Err)
 			}
 		}
-		code = 1
+		code = command.ExitFailure
 	}
 	if stopped := outcome.Count(pool.Stopped) + outcome.Count(pool.NotStarted); ctx.Err() != nil && stopped > 0 {
 		fmt.Fprintf(stderr, "sweep: stopped; %d runs unfinished: run the same command again to go on\n", stopped)
-		code = 130
+		code = command.ExitStopped
 	}
-	if rc := writeReport(dir, stdout, stderr, code == 0); rc != 0 && code == 0 {
+	if rc := writeReport(dir, stdout, stderr, code == command.ExitOK); rc != command.ExitOK && code == command.ExitOK {
 		code = rc
 	}
 	return code
@@ -408,7 +398,7 @@ func writeSlurm(f *flags, dir string, runs []grid.Run, threads int, device strin
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(stderr, "sweep: %v\n", err)
-		return 2
+		return command.ExitUsage
 	}
 	need, ownData := 0.0, true
 	for _, r := range runs {
@@ -422,8 +412,8 @@ func writeSlurm(f *flags, dir string, runs []grid.Run, threads int, device strin
 	if !ownData {
 		data = filepath.Join(dir, slurm.Folder, slurm.DataFolder)
 		if _, err := mnist.Copy("", data); err != nil {
-			fmt.Fprintf(stderr, "sweep: -slurm: %s\n", cli.OneLine(err))
-			return 2
+			fmt.Fprintf(stderr, "sweep: -slurm: %s\n", command.OneLine(err))
+			return command.ExitUsage
 		}
 	}
 	script, err := slurm.Write(dir, runs, slurm.Options{
@@ -431,29 +421,29 @@ func writeSlurm(f *flags, dir string, runs []grid.Run, threads int, device strin
 		Name: "tinydigits-" + filepath.Base(dir), Extra: f.sbatch, Program: exe, Data: data,
 	})
 	if err != nil {
-		fmt.Fprintf(stderr, "sweep: %s\n", cli.OneLine(err))
-		return 2
+		fmt.Fprintf(stderr, "sweep: %s\n", command.OneLine(err))
+		return command.ExitUsage
 	}
 	fmt.Fprintf(stdout, "sweep: %d runs as a Slurm job array: %s\n", len(runs), script)
 	if !f.submit {
 		fmt.Fprintf(stdout, "submit it with:  sbatch %s\nthen, when it is done:  go run ./sweep -report %s\n", script, dir)
-		return 0
+		return command.ExitOK
 	}
 	msg, err := slurm.Submit(script)
 	if err != nil {
-		fmt.Fprintf(stderr, "sweep: %s\n", cli.OneLine(err))
-		return 1
+		fmt.Fprintf(stderr, "sweep: %s\n", command.OneLine(err))
+		return command.ExitFailure
 	}
 	fmt.Fprintf(stdout, "%s\nwhen it is done:  go run ./sweep -report %s\n", msg, dir)
-	return 0
+	return command.ExitOK
 }
 
 // runTask runs line n of the sweep's Slurm array in this process.
 func runTask(dir string, n int, stdout, stderr io.Writer) int {
 	line, err := slurm.ReadLine(dir, n)
 	if err != nil {
-		fmt.Fprintf(stderr, "sweep: %s\n", cli.OneLine(err))
-		return 2
+		fmt.Fprintf(stderr, "sweep: %s\n", command.OneLine(err))
+		return command.ExitUsage
 	}
 	r := line.Run()
 	// A task that Slurm requeued may start while its predecessor still
@@ -464,12 +454,12 @@ func runTask(dir string, n int, stdout, stderr io.Writer) int {
 	})
 	plan, err := pool.Prepare(dir, r, line.Threads, line.Device)
 	if err != nil {
-		fmt.Fprintf(stderr, "sweep: %s\n", cli.OneLine(err))
-		return 2
+		fmt.Fprintf(stderr, "sweep: %s\n", command.OneLine(err))
+		return command.ExitUsage
 	}
 	if plan.State == pool.Finished {
 		fmt.Fprintf(stdout, "sweep: %s is finished\n", r.Dir)
-		return 0
+		return command.ExitOK
 	}
 	if line.Data != "" {
 		if cfg, err := cli.Parse(r.Args); err == nil && !cfg.Overridden["data"] {
@@ -478,14 +468,14 @@ func runTask(dir string, n int, stdout, stderr io.Writer) int {
 	}
 	if plan.State == pool.Fresh {
 		if err := pool.Record(dir, r, line.Threads, line.Device); err != nil {
-			fmt.Fprintf(stderr, "sweep: %s\n", cli.OneLine(err))
-			return 1
+			fmt.Fprintf(stderr, "sweep: %s\n", command.OneLine(err))
+			return command.ExitFailure
 		}
 	}
 	logFile, err := os.OpenFile(filepath.Join(dir, r.Dir, pool.LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		fmt.Fprintf(stderr, "sweep: %v\n", err)
-		return 1
+		return command.ExitFailure
 	}
 	defer logFile.Close()
 	host, _ := os.Hostname()
@@ -497,23 +487,18 @@ func runTask(dir string, n int, stdout, stderr io.Writer) int {
 func writeReport(dir string, stdout, stderr io.Writer, show bool) int {
 	s, err := report.Collect(dir)
 	if err != nil {
-		fmt.Fprintf(stderr, "sweep: %s\n", cli.OneLine(err))
-		return 2
+		fmt.Fprintf(stderr, "sweep: %s\n", command.OneLine(err))
+		return command.ExitUsage
 	}
 	files, err := s.Write()
 	if err != nil {
-		fmt.Fprintf(stderr, "sweep: %s\n", cli.OneLine(err))
-		return 1
+		fmt.Fprintf(stderr, "sweep: %s\n", command.OneLine(err))
+		return command.ExitFailure
 	}
 	if show {
 		fmt.Fprintln(stdout)
 		s.Markdown(stdout)
 	}
 	fmt.Fprintf(stdout, "\nwrote %s in %s\n", strings.Join(files, ", "), dir)
-	return 0
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+	return command.ExitOK
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tinydigits/tinydigits/train/cli"
 )
 
 func TestParseSeeds(t *testing.T) {
@@ -186,5 +188,25 @@ func TestSweepFile(t *testing.T) {
 	os.WriteFile(file, []byte(`{"archs": ["tiny"], "seeds": {"a": 1}}`), 0o644)
 	if _, err := ReadFile(file); err == nil || !strings.Contains(err.Error(), `"seeds" must be`) {
 		t.Errorf("bad seeds: %v", err)
+	}
+}
+
+// The flags a sweep refuses in -set are train's own, read from train's flag
+// set: a flag renamed in train cannot leave a stale name here.
+func TestReservedAreTrainFlags(t *testing.T) {
+	names := map[string]bool{"help": true} // pflag's own -h
+	for _, n := range cli.FlagNames() {
+		names[n] = true
+	}
+	for name := range reserved {
+		if !names[name] {
+			t.Errorf("reserved %q is not a train flag", name)
+		}
+	}
+	// And every train flag that is not a run's setting is reserved.
+	for _, n := range []string{"arch", "seed", "out", "resume", "overwrite", "continue", "eval", "pytorch", "export-arch", "dry-run", "threads", "device", "quiet"} {
+		if _, ok := reserved[n]; !ok {
+			t.Errorf("train's -%s is not reserved", n)
+		}
 	}
 }

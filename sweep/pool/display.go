@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tinydigits/tinydigits/internal/command"
 )
 
 // Display shows a pool's progress. On a terminal it redraws one line per
@@ -52,7 +54,7 @@ func (d *Display) start(tasks []*Task, mu *sync.Mutex, opt Options) {
 		}
 	}
 	d.line(fmt.Sprintf("sweep: %d runs, %d to run (%d finished before), %d at a time, %s each, device %s",
-		len(tasks), todo, len(tasks)-todo, opt.Jobs, Plural(opt.Threads, "thread"), opt.Device), true)
+		len(tasks), todo, len(tasks)-todo, opt.Jobs, command.Plural(opt.Threads, "thread"), opt.Device), true)
 	go func() {
 		defer close(d.stopped)
 		period := 30 * time.Second
@@ -157,14 +159,6 @@ func (d *Display) draw() {
 		fmt.Fprintln(d.out, l)
 	}
 	d.drawn = len(lines)
-}
-
-// Plural is "1 thread", "2 threads".
-func Plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // overall is the sweep's progress: a bar of the training batches, the

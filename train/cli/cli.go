@@ -13,12 +13,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/pflag"
 
+	"github.com/tinydigits/tinydigits/internal/command"
 	"github.com/tinydigits/tinydigits/models"
 	"github.com/tinydigits/tinydigits/train/engine"
 )
@@ -118,6 +117,15 @@ func newOptions(c *engine.Config, evalPath *string) *options {
 	return o
 }
 
+// FlagNames lists train's flags by their long names, from its flag set:
+// what the sweep's -set takes and refuses is checked against it.
+func FlagNames() []string {
+	c := helpConfig()
+	var names []string
+	newOptions(&c, new(string)).fs.VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+	return names
+}
+
 // usage prints the grouped flags.
 func (o *options) usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: go run ./train [flags]\n\nTrains a network of the MNIST study. Flags take one dash or two: -arch step2, --arch=step2.\n")
@@ -125,29 +133,6 @@ func (o *options) usage(w io.Writer) {
 		fmt.Fprintf(w, "\n%s:\n%s", gr.title, gr.set.FlagUsages())
 	}
 }
-
-// LongDashes rewrites "-name" and "-name=value" to "--name..." for every
-// long flag name, so the documented single-dash style works: pflag alone
-// would read "-arch" as the shorthands -a -r -c -h. Negative numbers and
-// everything after "--" are left alone.
-func LongDashes(args []string, fs *pflag.FlagSet) []string {
-	out := make([]string, 0, len(args))
-	for i, a := range args {
-		if a == "--" {
-			return append(out, args[i:]...)
-		}
-		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
-			name, _, _ := strings.Cut(a[1:], "=")
-			if len(name) > 1 && (fs.Lookup(name) != nil || isLetter(name[0])) {
-				a = "-" + a
-			}
-		}
-		out = append(out, a)
-	}
-	return out
-}
-
-func isLetter(b byte) bool { return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') }
 
 // helpConfig is what -h shows as defaults: recipe fields are left zero
 // (their text names each arch's value) and the run folder follows the arch.
@@ -168,7 +153,7 @@ func parse(args []string, stdout io.Writer) (engine.Config, *options, string, er
 	probe := helpConfig()
 	var evalPath string
 	o := newOptions(&probe, &evalPath)
-	args = LongDashes(args, o.fs)
+	args = command.LongDashes(args, o.fs)
 	if err := o.fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			o.usage(stdout)
@@ -207,7 +192,7 @@ func Parse(args []string) (engine.Config, error) {
 		return cfg, errors.New("-eval, -pytorch and -export-arch are not training runs")
 	}
 	if _, err := cfg.Validate(); err != nil {
-		return cfg, errors.New(OneLine(err))
+		return cfg, errors.New(command.OneLine(err))
 	}
 	return cfg, nil
 }
@@ -220,10 +205,10 @@ func Main(args []string, stdout, stderr io.Writer, options ...func(*engine.Confi
 	cfg, o, evalPath, err := parse(args, stdout)
 	switch {
 	case errors.Is(err, errHelp):
-		return 0
+		return command.ExitOK
 	case err != nil:
-		fmt.Fprintf(stderr, "train: %v\n", OneLine(err))
-		return 2
+		fmt.Fprintf(stderr, "train: %v\n", command.OneLine(err))
+		return command.ExitUsage
 	}
 	for _, opt := range options {
 		opt(&cfg)
@@ -231,36 +216,29 @@ func Main(args []string, stdout, stderr io.Writer, options ...func(*engine.Confi
 	if o.pytorch || o.export {
 		arch, err := cfg.Validate()
 		if err != nil {
-			fmt.Fprintf(stderr, "train: %v\n", OneLine(err))
-			return 2
+			fmt.Fprintf(stderr, "train: %v\n", command.OneLine(err))
+			return command.ExitUsage
 		}
 		if o.export {
 			stdout.Write(arch.MarshalFile())
-			return 0
+			return command.ExitOK
 		}
 		py, _ := arch.PyTorch()
 		fmt.Fprintf(stdout, "import torch\nimport torch.nn as nn\n\n%s", py)
-		return 0
+		return command.ExitOK
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(signals)
-	go func() {
-		// The first signal stops at the next batch boundary; a second one
-		// quits at once.
-		if _, ok := <-signals; !ok {
-			return
-		}
+	// The first signal stops at the next batch boundary; a second one
+	// quits at once.
+	defer command.OnInterrupt(func() {
 		fmt.Fprintln(stderr, "\ntrain: stopping after this batch (Ctrl-C again to quit at once)")
 		cancel()
-		if _, ok := <-signals; ok {
-			fmt.Fprintln(stderr, "train: quit")
-			os.Exit(130)
-		}
-	}()
+	}, func() {
+		fmt.Fprintln(stderr, "train: quit")
+		os.Exit(command.ExitStopped)
+	})()
 
 	var err2 error
 	if evalPath != "" {
@@ -269,20 +247,15 @@ func Main(args []string, stdout, stderr io.Writer, options ...func(*engine.Confi
 		_, err2 = engine.Run(ctx, cfg, stdout)
 	}
 	if err2 != nil {
-		fmt.Fprintf(stderr, "train: %v\n", OneLine(err2))
+		fmt.Fprintf(stderr, "train: %v\n", command.OneLine(err2))
 		var intr *engine.Interrupted
 		switch {
 		case errors.As(err2, &intr):
-			return 130
+			return command.ExitStopped
 		case engine.IsInputError(err2):
-			return 2
+			return command.ExitUsage
 		}
-		return 1
+		return command.ExitFailure
 	}
-	return 0
-}
-
-// OneLine keeps an error message on one line, as the commands print it.
-func OneLine(err error) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+	return command.ExitOK
 }

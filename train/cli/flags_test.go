@@ -94,14 +94,3 @@ func TestNumericFlagEdges(t *testing.T) {
 		}
 	}
 }
-
-func TestLongDashes(t *testing.T) {
-	c := helpConfig()
-	fs := newOptions(&c, new(string)).fs
-	got := LongDashes([]string{"-arch", "step2", "-lr=0.05", "--epochs", "3", "-h", "-gamma", "-0.5", "--", "-arch"}, fs)
-	// Long names gain a dash; -h, negative numbers and what follows "--" stay.
-	want := []string{"--arch", "step2", "--lr=0.05", "--epochs", "3", "-h", "--gamma", "-0.5", "--", "-arch"}
-	if !slices.Equal(got, want) {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
-}

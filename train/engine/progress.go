@@ -3,12 +3,11 @@ package engine
 import (
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
+	"github.com/tinydigits/tinydigits/internal/command"
 	"github.com/tinydigits/tinydigits/runfolder"
 )
 
@@ -41,15 +40,10 @@ type progress struct {
 	events   func(Event)
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
 func newProgress(out io.Writer, cfg Config, epoch, images, batches int) *progress {
 	p := &progress{out: out, epoch: epoch + 1, epochs: cfg.Epochs, total: images, batches: batches,
 		interval: cfg.LogInterval, quiet: cfg.Quiet, start: time.Now(), events: cfg.Events}
-	bar := isTerminal(out)
+	bar := command.IsTerminal(out)
 	if cfg.Progress != nil {
 		bar = *cfg.Progress
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tinydigits/tinydigits/data/mnist"
+	"github.com/tinydigits/tinydigits/internal/command"
 	"github.com/tinydigits/tinydigits/internal/lockfile"
 	"github.com/tinydigits/tinydigits/models"
 	"github.com/tinydigits/tinydigits/runfolder"
@@ -314,7 +315,7 @@ func newSession(cfg Config, resumed bool, beforeBuild func() error) (*session, e
 		batches := s.trainLoader.NumBatches()
 		total := cfg.Epochs * batches
 		if err := oc.CheckSteps(total); err != nil {
-			return nil, inputErr("%v (-pct-start %g; %s of %d batches)", err, cfg.PctStart, plural(cfg.Epochs, "epoch"), batches)
+			return nil, inputErr("%v (-pct-start %g; %s of %d batches)", err, cfg.PctStart, command.Plural(cfg.Epochs, "epoch"), batches)
 		}
 		lrAt = func(step int) float64 { return oc.StepLR(cfg.LR, step, total) }
 		s.sched = perEpoch{lrAt, batches}
@@ -686,7 +687,7 @@ func banner(out io.Writer, cfg Config, arch models.Arch, res *runfolder.Result, 
 	mark := cfg.mark
 	fmt.Fprintf(out, "tinydigits: %s, %s parameters (%s)\n", arch.Name, models.Thousands(res.Params), arch.Description)
 	fmt.Fprintf(out, "libtorch %s, device %s%s, %s%s, %s\n", res.Libtorch, torch.Describe(device), mark("device"),
-		plural(res.Threads, "thread"), mark("threads"), plural(cfg.Workers, "pipeline goroutine"))
+		command.Plural(res.Threads, "thread"), mark("threads"), command.Plural(cfg.Workers, "pipeline goroutine"))
 	check := "checksums not verified (raw files)"
 	if ds.Verified {
 		check = "MD5 verified"
@@ -849,13 +850,6 @@ func verdict(r *runfolder.Result, target float64) string {
 		last = fmt.Sprintf("last epoch %s%%; ≥ %.2f%%", accs[0], target)
 	}
 	return fmt.Sprintf("best %s accuracy %.2f%% (epoch %d); %s: %s", r.EvaluatedOn, r.BestTestAcc, r.BestEpoch, last, yes)
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // duration writes seconds as "42 s" or "5.1 min".
