@@ -7,14 +7,15 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tinydigits/tinydigits/data/mnist"
 	"github.com/tinydigits/tinydigits/torch/nn"
 )
 
 // Input is the shape of one MNIST image: channels, height, width.
-var Input = [3]int{1, 28, 28}
+var Input = [3]int{1, mnist.Rows, mnist.Cols}
 
-// Classes is the number of outputs every net ends with.
-const Classes = 10
+// Classes is the number of outputs every net ends with: the digits.
+const Classes = mnist.Classes
 
 // Limits that keep an arch file from asking for more memory than a machine
 // has: far beyond any net this project trains (the largest built-in has

@@ -74,6 +74,13 @@ func (r Recipe) WithDefaults() Recipe {
 	return r
 }
 
+// The schedules' names, as -schedule and a recipe's "schedule" give them.
+const (
+	ScheduleStep     = "step"     // StepLR, once an epoch
+	ScheduleOneCycle = "onecycle" // OneCycleLR, every batch
+	ScheduleConstant = "constant"
+)
+
 // ScheduleName resolves a recipe's Schedule: "" means "step" when stepSize
 // is positive, else "constant".
 func ScheduleName(schedule string, stepSize int) string {
@@ -81,9 +88,9 @@ func ScheduleName(schedule string, stepSize int) string {
 		return schedule
 	}
 	if stepSize > 0 {
-		return "step"
+		return ScheduleStep
 	}
-	return "constant"
+	return ScheduleConstant
 }
 
 // ScheduleName is the recipe's resolved schedule.
@@ -120,9 +127,9 @@ func (r Recipe) Check() error {
 		return fmt.Errorf("-batch-size must be at least 1, got %d", r.BatchSize)
 	case r.StepSize < 0:
 		return fmt.Errorf("-step-size must not be negative, got %d", r.StepSize)
-	case r.Schedule != "" && r.Schedule != "constant" && r.Schedule != "step" && r.Schedule != "onecycle":
+	case r.Schedule != "" && r.Schedule != ScheduleConstant && r.Schedule != ScheduleStep && r.Schedule != ScheduleOneCycle:
 		return fmt.Errorf("-schedule must be constant, step or onecycle, got %q", r.Schedule)
-	case r.ScheduleName() == "step" && r.StepSize < 1:
+	case r.ScheduleName() == ScheduleStep && r.StepSize < 1:
 		return fmt.Errorf("-schedule step needs -step-size ≥ 1, got %d", r.StepSize)
 	case r.Nesterov && r.Momentum == 0:
 		return fmt.Errorf("-nesterov needs a -momentum above 0")

@@ -25,6 +25,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/tinydigits/tinydigits/data/mnist"
 	"github.com/tinydigits/tinydigits/internal/command"
 	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/torch"
@@ -91,7 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	results := make([]prediction, len(files))
 	var good []int
 	var batch []float32
-	im := transforms.NewImage(28, 28)
+	im := transforms.NewImage(mnist.Cols, mnist.Rows)
 	for i, f := range files {
 		results[i].File = f
 		pix, err := readDigit(f)
@@ -111,7 +112,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return command.ExitFailure
 		}
 		for k, i := range good {
-			row := probs[k*10 : (k+1)*10]
+			row := probs[k*mnist.Classes : (k+1)*mnist.Classes]
 			best := 0
 			for c, p := range row {
 				if p > row[best] {
@@ -175,7 +176,7 @@ func classify(net interface {
 }, dev torch.Device, batch []float32, n int) ([]float64, error) {
 	var probs []float64
 	err := torch.NoGrad(func() error {
-		x, err := torch.FromSlice(batch, int64(n), 1, 28, 28)
+		x, err := torch.FromSlice(batch, int64(n), 1, mnist.Rows, mnist.Cols)
 		if err != nil {
 			return err
 		}

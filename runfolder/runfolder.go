@@ -27,6 +27,17 @@ import (
 	"github.com/tinydigits/tinydigits/torch/nn"
 )
 
+// What a run evaluates on: the test set, or -holdout's validation images
+// (Result.EvaluatedOn).
+const (
+	EvalTest       = "test"
+	EvalValidation = "validation"
+)
+
+// LastEpochs is how many of a run's last epochs must each reach the target
+// for the run to hold it (Result.Consistent, LastTestAccs).
+const LastEpochs = 3
+
 // Files lists the files a run writes into its folder.
 var Files = []string{ArchFile, CheckpointFile, MetricsFile, SummaryFile, ModelFile, CurvesFile, ConfusionFile, WrongFile}
 
@@ -84,7 +95,7 @@ type Result struct {
 	BestTrainAcc  float64        `json:"best_train_acc"`
 	LastTrainAcc  float64        `json:"last_train_acc"`
 	LastTestAccs  []float64      `json:"last3_test_acc"`
-	Consistent    bool           `json:"consistent"` // each of the last 3 epochs ≥ target
+	Consistent    bool           `json:"consistent"` // each of the LastEpochs last epochs ≥ target
 	WallSeconds   float64        `json:"wall_seconds"`
 	Epochs        []EpochMetrics `json:"epochs"`
 	Confusion     [][]int        `json:"confusion"` // [true][predicted], last epoch
@@ -92,7 +103,7 @@ type Result struct {
 	DataDir       string         `json:"data_dir"`
 	TrainImages   int            `json:"train_images"`
 	TestImages    int            `json:"test_images"`
-	EvaluatedOn   string         `json:"evaluated_on"` // "test", or "validation": held-out training images
+	EvaluatedOn   string         `json:"evaluated_on"` // EvalTest, or EvalValidation: held-out training images
 	ResumedAt     []int          `json:"resumed_after_epochs,omitempty"`
 	FinishedAtUTC string         `json:"finished_at"`
 }
@@ -127,8 +138,8 @@ func WriteArch(dir string, a models.Arch) error {
 // WriteMetrics writes metrics.csv; its evaluation columns say what was
 // evaluated: test_loss and test_acc, or val_loss and val_acc with -holdout.
 func WriteMetrics(dir string, rows []EpochMetrics, evalName string) error {
-	ev := "test"
-	if evalName == "validation" {
+	ev := EvalTest
+	if evalName == EvalValidation {
 		ev = "val"
 	}
 	// A run that averages its weights adds the trained weights' figures.

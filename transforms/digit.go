@@ -8,6 +8,8 @@ import (
 	"slices"
 
 	xdraw "golang.org/x/image/draw"
+
+	"github.com/tinydigits/tinydigits/data/mnist"
 )
 
 // ErrNoDigit is returned (wrapped, with the reason) by FitDigit for an
@@ -117,7 +119,7 @@ func FitDigit(img image.Image) ([]byte, error) {
 	}
 	ox := int(math.Round(14 - mx/mass))
 	oy := int(math.Round(14 - my/mass))
-	out := image.NewGray(image.Rect(0, 0, 28, 28))
+	out := image.NewGray(image.Rect(0, 0, mnist.Cols, mnist.Rows))
 	xdraw.Draw(out, image.Rect(ox, oy, ox+sw, oy+sh), small, image.Point{}, xdraw.Src)
 	ink := 0
 	for _, p := range out.Pix {
@@ -137,7 +139,7 @@ func FitDigit(img image.Image) ([]byte, error) {
 // DigitImage is the inverse view for pictures and tests: 784 bytes as a
 // 28×28 grayscale image, white on black.
 func DigitImage(pix []byte) *image.Gray {
-	img := image.NewGray(image.Rect(0, 0, 28, 28))
+	img := image.NewGray(image.Rect(0, 0, mnist.Cols, mnist.Rows))
 	copy(img.Pix, pix)
 	return img
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+
+	"github.com/tinydigits/tinydigits/data/mnist"
 )
 
 // Source is a data set of 8-bit images with labels; *mnist.Set is one.
@@ -60,7 +62,7 @@ type Loader struct {
 // NewLoader checks the configuration against the source.
 func NewLoader(src Source, cfg LoaderConfig) (*Loader, error) {
 	if cfg.W == 0 && cfg.H == 0 {
-		cfg.W, cfg.H = 28, 28
+		cfg.W, cfg.H = mnist.Cols, mnist.Rows
 	}
 	if cfg.Workers == 0 {
 		cfg.Workers = 1

@@ -26,10 +26,11 @@ const (
 	labelMagic = 0x00000801 // 2049: uint8, 1 dimension
 )
 
-// Rows and Cols are the size of an MNIST image.
+// Rows and Cols are the size of an MNIST image; Classes the digits.
 const (
-	Rows = 28
-	Cols = 28
+	Rows    = 28
+	Cols    = 28
+	Classes = 10
 )
 
 // maxBytes bounds what a header may claim, so a corrupt count cannot make the

@@ -87,7 +87,7 @@ type RawStats struct {
 // rawLast is the trained weights' accuracies of r's last three epochs, or
 // nil when r does not average its weights.
 func rawLast(r *runfolder.Result) []float64 {
-	tail := r.Epochs[max(0, len(r.Epochs)-3):]
+	tail := r.Epochs[max(0, len(r.Epochs)-runfolder.LastEpochs):]
 	var accs []float64
 	for _, m := range tail {
 		if m.RawTestAcc == 0 {
@@ -195,7 +195,7 @@ func (c *Config) Stats() (st Stats, ok bool) {
 		Target: first.Target, Threads: first.Threads, Device: first.Device, TestImages: first.TestImages,
 		EpochsCount: len(first.Epochs)}
 	if st.EvaluatedOn == "" {
-		st.EvaluatedOn = "test"
+		st.EvaluatedOn = runfolder.EvalTest
 	}
 	// Each run has its own seed; the marks of values set by flags depend
 	// on how a run was started (a resumed run's line has none).

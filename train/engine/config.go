@@ -239,9 +239,9 @@ func (c *Config) recipeLine() string {
 	mark := c.mark
 	sched := "constant lr"
 	switch c.schedule() {
-	case "step":
+	case models.ScheduleStep:
 		sched = fmt.Sprintf("StepLR(step %d%s, gamma %g%s)", c.StepSize, mark("step-size"), c.Gamma, mark("gamma"))
-	case "onecycle":
+	case models.ScheduleOneCycle:
 		sched = fmt.Sprintf("OneCycle(peak at %g%% of the steps%s)", 100*c.PctStart, mark("pct-start"))
 	}
 	if c.WeightDecay > 0 {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tinydigits/tinydigits/data/mnist"
 	"github.com/tinydigits/tinydigits/models"
 )
 
@@ -16,7 +17,8 @@ import (
 // libtorch, the Go process and the MNIST bytes (EstimateMB).
 const baseMB = 400
 
-// testImages is the size of MNIST's test set.
+// testImages is the size of MNIST's test set: the most images an
+// evaluation batch can hold without -holdout.
 const testImages = 10_000
 
 // availableMB is AvailableMB; tests replace it.
@@ -94,7 +96,7 @@ func EstimateMB(cfg Config) float64 {
 	if err != nil {
 		return base
 	}
-	total, largest := int64(28*28), int64(0)
+	total, largest := int64(mnist.Rows*mnist.Cols), int64(0)
 	for _, r := range plan.Rows {
 		n := int64(1)
 		for _, d := range r.Output {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tinydigits/tinydigits/data/mnist"
 	"github.com/tinydigits/tinydigits/internal/plotfile"
+	"github.com/tinydigits/tinydigits/models"
 	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/transforms"
 )
@@ -23,9 +24,9 @@ import (
 // writePictures draws curves.png from the metrics and, when there are test
 // predictions, confusion.png and misclassified.png, into the run folder.
 func writePictures(cfg Config, rows []runfolder.EpochMetrics, last *evalDetail, test *mnist.Set) error {
-	evalName := "test"
+	evalName := runfolder.EvalTest
 	if cfg.Holdout > 0 {
-		evalName = "validation"
+		evalName = runfolder.EvalValidation
 	}
 	pictures := []struct {
 		name string
@@ -78,12 +79,12 @@ func series(p *plot.Plot, name string, c color.Color, n int, y func(i int) float
 // scheduleTitle names the run's lr schedule for the lr panel.
 func scheduleTitle(cfg Config) string {
 	switch cfg.schedule() {
-	case "step":
+	case models.ScheduleStep:
 		return fmt.Sprintf("StepLR, step %d, gamma %g", cfg.StepSize, cfg.Gamma)
-	case "onecycle":
+	case models.ScheduleOneCycle:
 		return "OneCycle, stepped every batch; shown at each epoch's start"
 	}
-	return "constant"
+	return models.ScheduleConstant
 }
 
 // curves draws loss, accuracy (with the target) and the learning rate per
@@ -168,19 +169,19 @@ func curves(rows []runfolder.EpochMetrics, target float64, evalName, schedule st
 // confusionGrid adapts a confusion matrix to plotter.GridXYZ: column c is
 // the predicted class, row r the true class counted from the bottom, and Z
 // is log(1 + count) so that a handful of errors shows beside ~1,000 hits.
-type confusionGrid [10][10]int
+type confusionGrid [mnist.Classes][mnist.Classes]int
 
-func (g *confusionGrid) Dims() (int, int)   { return 10, 10 }
-func (g *confusionGrid) Z(c, r int) float64 { return math.Log1p(float64(g[9-r][c])) }
+func (g *confusionGrid) Dims() (int, int)   { return mnist.Classes, mnist.Classes }
+func (g *confusionGrid) Z(c, r int) float64 { return math.Log1p(float64(g[mnist.Classes-1-r][c])) }
 func (g *confusionGrid) X(c int) float64    { return float64(c) }
 func (g *confusionGrid) Y(r int) float64    { return float64(r) }
 
 func digitTicks(top bool) plot.Ticker {
 	var ticks []plot.Tick
-	for d := range 10 {
+	for d := range mnist.Classes {
 		v := float64(d)
 		if top {
-			v = float64(9 - d)
+			v = float64(mnist.Classes - 1 - d)
 		}
 		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.Itoa(d)})
 	}
@@ -192,7 +193,7 @@ func confusionPicture(d *evalDetail, evalName string) (*vgimg.Canvas, error) {
 	m := confusionGrid(d.confusion())
 	p := plot.New()
 	correct, total := 0, len(d.labels)
-	for i := range 10 {
+	for i := range mnist.Classes {
 		correct += m[i][i]
 	}
 	p.Title.Text = fmt.Sprintf("Confusion matrix: %d of %d %s images right (%.2f%%)", correct, total, evalName, 100*float64(correct)/float64(total))
@@ -266,7 +267,7 @@ func misclassified(d *evalDetail, test *mnist.Set) (*vgimg.Canvas, error) {
 		p.HideAxes()
 		p.Title.Text = fmt.Sprintf("true %d, said %d (%.0f%%)", d.labels[i], d.preds[i], 100*d.probs[i])
 		p.Title.TextStyle.Font.Size = vg.Points(10)
-		p.Add(plotter.NewImage(transforms.DigitImage(test.Image(i)), 0, 0, 28, 28))
+		p.Add(plotter.NewImage(transforms.DigitImage(test.Image(i)), 0, 0, mnist.Cols, mnist.Rows))
 		plots[k/cols][k%cols] = p
 	}
 	img := vgimg.New(vg.Points(120*cols), vg.Points(float64(130*rows+30)))

@@ -224,7 +224,7 @@ func newSession(cfg Config, resumed bool, beforeBuild func() error) (*session, e
 	if err != nil {
 		return nil, err
 	}
-	s := &session{cfg: cfg, arch: arch, evalName: "test"}
+	s := &session{cfg: cfg, arch: arch, evalName: runfolder.EvalTest}
 	if s.device, err = startLibtorch(cfg, cfg.Threads); err != nil {
 		if resumed && !cfg.Overridden["device"] {
 			err = inputErr("resume: the run trained on %s, which this machine cannot use (%v); pass -device to continue elsewhere (the numbers will then differ from an uninterrupted run)", cfg.Device, err)
@@ -261,7 +261,7 @@ func newSession(cfg Config, resumed bool, beforeBuild func() error) (*session, e
 		if s.train, s.eval, err = s.ds.Train.Split(cfg.Holdout); err != nil {
 			return nil, &runfolder.InputError{Err: err}
 		}
-		s.evalName = "validation"
+		s.evalName = runfolder.EvalValidation
 		s.testBatch = min(cfg.TestBatchSize, s.eval.Len())
 	}
 	s.train = s.train.Subset(cfg.Subset)
@@ -307,9 +307,9 @@ func newSession(cfg Config, resumed bool, beforeBuild func() error) (*session, e
 	s.sched = optim.Constant{}
 	var lrAt func(step int) float64 // a schedule stepped every batch
 	switch cfg.schedule() {
-	case "step":
+	case models.ScheduleStep:
 		s.sched = optim.StepLR{StepSize: cfg.StepSize, Gamma: cfg.Gamma}
-	case "onecycle":
+	case models.ScheduleOneCycle:
 		oc := optim.DefaultOneCycle
 		oc.PctStart = cfg.PctStart
 		batches := s.trainLoader.NumBatches()
@@ -765,7 +765,7 @@ func resumeConfig(given Config, ck *runfolder.Checkpoint, dir string) (Config, e
 	for name := range given.Overridden {
 		switch {
 		case name == "epochs":
-			if cfg.schedule() == "onecycle" && given.Epochs != net.Recipe.Epochs {
+			if cfg.schedule() == models.ScheduleOneCycle && given.Epochs != net.Recipe.Epochs {
 				return cfg, inputErr("resume: %s uses a OneCycle schedule, which spans its %d epochs; -epochs cannot change", dir, net.Recipe.Epochs)
 			}
 			cfg.Epochs = given.Epochs
@@ -813,7 +813,7 @@ func summarize(r *runfolder.Result, cfg Config, wall float64, last *evalDetail) 
 		}
 		r.BestTrainAcc = math.Max(r.BestTrainAcc, m.TrainAcc)
 	}
-	tail := r.Epochs[max(0, len(r.Epochs)-3):]
+	tail := r.Epochs[max(0, len(r.Epochs)-runfolder.LastEpochs):]
 	r.Consistent = len(tail) > 0
 	r.LastTestAccs = nil
 	for _, m := range tail {

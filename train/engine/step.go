@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/tinydigits/tinydigits/data/mnist"
 	"github.com/tinydigits/tinydigits/torch"
 	"github.com/tinydigits/tinydigits/torch/nn"
 	"github.com/tinydigits/tinydigits/torch/optim"
@@ -306,7 +307,7 @@ type evalDetail struct {
 	probs         []float32 // the predicted class's probability
 }
 
-func (d *evalDetail) confusion() (m [10][10]int) {
+func (d *evalDetail) confusion() (m [mnist.Classes][mnist.Classes]int) {
 	for i, l := range d.labels {
 		m[l][d.preds[i]]++
 	}
@@ -316,7 +317,7 @@ func (d *evalDetail) confusion() (m [10][10]int) {
 // confusionRows is the confusion matrix as rows of true classes.
 func (d *evalDetail) confusionRows() [][]int {
 	m := d.confusion()
-	rows := make([][]int, 10)
+	rows := make([][]int, mnist.Classes)
 	for i := range rows {
 		rows[i] = m[i][:]
 	}
@@ -326,7 +327,7 @@ func (d *evalDetail) confusionRows() [][]int {
 // classAccuracy is each digit's accuracy in percent.
 func (d *evalDetail) classAccuracy() []float64 {
 	m := d.confusion()
-	acc := make([]float64, 10)
+	acc := make([]float64, mnist.Classes)
 	for c := range acc {
 		total := 0
 		for _, n := range m[c] {
