@@ -1,13 +1,8 @@
-// Package engine is the training run behind `go run ./train`: it loads the
-// data, builds the model, trains and evaluates epoch by epoch, reports
-// progress, and writes the run folder. The train command only parses flags
-// into a Config and calls Run, so tests drive the same code.
 package engine
 
 import (
 	"fmt"
 	"path/filepath"
-	"reflect"
 	"runtime"
 	"strings"
 
@@ -233,63 +228,3 @@ func (c *Config) mark(flag string) string {
 	}
 	return ""
 }
-
-// recipeLine describes the resolved recipe, marking overridden values.
-func (c *Config) recipeLine() string {
-	mark := c.mark
-	sched := "constant lr"
-	switch c.schedule() {
-	case models.ScheduleStep:
-		sched = fmt.Sprintf("StepLR(step %d%s, gamma %g%s)", c.StepSize, mark("step-size"), c.Gamma, mark("gamma"))
-	case models.ScheduleOneCycle:
-		sched = fmt.Sprintf("OneCycle(peak at %g%% of the steps%s)", 100*c.PctStart, mark("pct-start"))
-	}
-	if c.WeightDecay > 0 {
-		sched += fmt.Sprintf(", weight decay %g%s", c.WeightDecay, mark("weight-decay"))
-	}
-	if c.LabelSmoothing > 0 {
-		sched += fmt.Sprintf(", label smoothing %g%s", c.LabelSmoothing, mark("label-smoothing"))
-	}
-	var aug []string
-	if c.Rotate > 0 {
-		aug = append(aug, fmt.Sprintf("rotation ±%g°%s", c.Rotate, mark("rotate")))
-	}
-	if c.Translate > 0 {
-		aug = append(aug, fmt.Sprintf("translation ±%g%s", c.Translate, mark("translate")))
-	}
-	rot := "no augmentation"
-	if len(aug) > 0 {
-		rot = strings.Join(aug, " and ")
-	}
-	nesterov := ""
-	if c.Nesterov {
-		nesterov = " (Nesterov" + mark("nesterov") + ")"
-	}
-	line := fmt.Sprintf("%d epochs%s, batch %d%s, SGD lr %g%s momentum %g%s%s, %s, %s",
-		c.Epochs, mark("epochs"), c.BatchSize, mark("batch-size"), c.LR, mark("lr"),
-		c.Momentum, mark("momentum"), nesterov, sched, rot)
-	bn := ""
-	if c.RecomputeBN {
-		bn = ", BatchNorm statistics recomputed" + mark("recompute-bn")
-	}
-	switch c.Averaging() {
-	case "ema":
-		line += fmt.Sprintf(", weights averaged (EMA %g%s%s)", c.EMA, mark("ema"), bn)
-	case "swa":
-		line += fmt.Sprintf(", weights averaged (SWA from epoch %d%s%s)", c.SWAStart, mark("swa-start"), bn)
-	}
-	// Fields the words above do not cover yet show as "flag value".
-	for _, f := range models.RecipeFields() {
-		if !describedFields[f.Flag] {
-			if v := c.Recipe.Get(f); !reflect.ValueOf(v).IsZero() {
-				line += fmt.Sprintf(", %s %v%s", f.Flag, v, mark(f.Flag))
-			}
-		}
-	}
-	return line + fmt.Sprintf(", seed %d%s", c.Seed, mark("seed"))
-}
-
-// describedFields are the recipe fields recipeLine puts in words.
-var describedFields = map[string]bool{"epochs": true, "batch-size": true, "lr": true, "momentum": true, "schedule": true,
-	"step-size": true, "gamma": true, "pct-start": true, "weight-decay": true, "label-smoothing": true, "rotate": true,
-	"nesterov": true, "translate": true, "ema": true, "swa-start": true, "recompute-bn": true}

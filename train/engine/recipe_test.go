@@ -3,10 +3,11 @@ package engine
 import (
 	"bytes"
 	"context"
-	"github.com/tinydigits/tinydigits/models"
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/tinydigits/tinydigits/models"
 
 	"github.com/tinydigits/tinydigits/torch/optim"
 )
