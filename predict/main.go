@@ -90,21 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	results := make([]prediction, len(files))
-	var good []int
-	var batch []float32
-	im := transforms.NewImage(mnist.Cols, mnist.Rows)
-	for i, f := range files {
-		results[i].File = f
-		pix, err := readDigit(f)
-		if err != nil {
-			results[i].Error = err.Error()
-			continue
-		}
-		transforms.ToTensor(im, pix)
-		transforms.MNISTNormalize.Apply(im, nil)
-		batch = append(batch, im.Pix...)
-		good = append(good, i)
-	}
+	batch, good := readAll(files, results)
 	if len(good) > 0 {
 		probs, err := classify(net, dev, batch, len(good))
 		if err != nil {
@@ -122,9 +108,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 			results[i].Label, results[i].Probability, results[i].Probabilities = best, row[best], row
 		}
 	}
+	return printResults(results, *asJSON, stdout, stderr)
+}
 
+// readAll reads each file as an MNIST-like digit, normalised, into one
+// batch; good lists the files read, in the batch's order. A file that
+// cannot be read gets its error in results.
+func readAll(files []string, results []prediction) (batch []float32, good []int) {
+	im := transforms.NewImage(mnist.Cols, mnist.Rows)
+	for i, f := range files {
+		results[i].File = f
+		pix, err := readDigit(f)
+		if err != nil {
+			results[i].Error = err.Error()
+			continue
+		}
+		transforms.ToTensor(im, pix)
+		transforms.MNISTNormalize.Apply(im, nil)
+		batch = append(batch, im.Pix...)
+		good = append(good, i)
+	}
+	return batch, good
+}
+
+// printResults prints one line per file (or a JSON array) and each
+// failure on stderr; the exit status is 2 when a file failed.
+func printResults(results []prediction, asJSON bool, stdout, stderr io.Writer) int {
 	status := command.ExitOK
-	if *asJSON {
+	if asJSON {
 		items := make([]any, len(results))
 		for i, r := range results {
 			items[i] = r
@@ -141,7 +152,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case r.Error != "":
 			fmt.Fprintf(stderr, "predict: %s: %s\n", r.File, r.Error)
 			status = command.ExitUsage
-		case !*asJSON:
+		case !asJSON:
 			fmt.Fprintf(stdout, "%s: %d (%.1f%%)\n", r.File, r.Label, 100*r.Probability)
 		}
 	}

@@ -176,17 +176,11 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 // checkpointOf checks a loaded dict as a checkpoint; it owns items (closed
 // on error, by Close otherwise).
 func checkpointOf(path string, items []torch.Named, texts []torch.Text) (*Checkpoint, error) {
-	var err error
+	c := &Checkpoint{Path: path, all: items, buffers: map[int]*torch.Tensor{}}
 	bad := func(format string, args ...any) error {
+		c.Close()
 		return inputf("%s: %s", path, fmt.Sprintf(format, args...))
 	}
-	c := &Checkpoint{Path: path, all: items, buffers: map[int]*torch.Tensor{}}
-	ok := false
-	defer func() {
-		if !ok {
-			c.Close()
-		}
-	}()
 	metaJSON, found := "", false
 	for _, t := range texts {
 		if t.Name == keyMeta {
@@ -199,44 +193,72 @@ func checkpointOf(path string, items []torch.Named, texts []torch.Text) (*Checkp
 	var format struct {
 		Format string `json:"format"`
 	}
-	if json.Unmarshal([]byte(metaJSON), &format) == nil && format.Format == legacyFormat {
-		// An earlier version's checkpoint: its weights and its registered
-		// arch, enough for -eval and predict, not to resume.
-		var old struct {
-			Arch string `json:"arch"`
-		}
-		json.Unmarshal([]byte(metaJSON), &old)
-		if c.Arch, err = models.Lookup(old.Arch); err != nil {
+	json.Unmarshal([]byte(metaJSON), &format)
+	switch {
+	case format.Format == legacyFormat:
+		if err := c.readLegacy(metaJSON); err != nil {
 			return nil, bad("%v", err)
 		}
-		c.Legacy = true
-		for _, n := range items {
-			if name, ok := strings.CutPrefix(n.Name, keyModel); ok {
-				c.model = append(c.model, torch.Named{Name: name, Tensor: n.Tensor})
-			}
-		}
-		ok = true
 		return c, nil
-	}
-	if json.Unmarshal([]byte(metaJSON), &format) == nil && format.Format != Format && strings.HasPrefix(format.Format, "tinydigits-checkpoint/") {
+	case format.Format != Format && strings.HasPrefix(format.Format, "tinydigits-checkpoint/"):
 		return nil, bad("format %q, this build reads %q", format.Format, Format)
 	}
+	if err := c.readMeta(metaJSON); err != nil {
+		return nil, bad("%v", err)
+	}
+	if err := c.sortEntries(items); err != nil {
+		return nil, bad("%v", err)
+	}
+	if err := c.checkEntries(); err != nil {
+		return nil, bad("%v", err)
+	}
+	return c, nil
+}
+
+// readLegacy reads an earlier version's checkpoint: its weights and its
+// registered arch, enough for -eval and predict, not to resume.
+func (c *Checkpoint) readLegacy(metaJSON string) error {
+	var old struct {
+		Arch string `json:"arch"`
+	}
+	json.Unmarshal([]byte(metaJSON), &old)
+	var err error
+	if c.Arch, err = models.Lookup(old.Arch); err != nil {
+		return err
+	}
+	c.Legacy = true
+	for _, n := range c.all {
+		if name, ok := strings.CutPrefix(n.Name, keyModel); ok {
+			c.model = append(c.model, torch.Named{Name: name, Tensor: n.Tensor})
+		}
+	}
+	return nil
+}
+
+// readMeta decodes the meta (every field present) and checks it against
+// itself: its arch, parameter count and epochs.
+func (c *Checkpoint) readMeta(metaJSON string) error {
 	if err := decodeStrict([]byte(metaJSON), &c.Meta); err != nil {
-		return nil, bad("meta: %v", err)
+		return fmt.Errorf("meta: %v", err)
 	}
 	if c.Meta.Format != Format {
-		return nil, bad("format %q, this build reads %q", c.Meta.Format, Format)
+		return fmt.Errorf("format %q, this build reads %q", c.Meta.Format, Format)
 	}
 	if err := c.Meta.Arch.Check(); err != nil {
-		return nil, bad("meta: arch: %v", err)
+		return fmt.Errorf("meta: arch: %v", err)
 	}
 	c.Arch = c.Meta.Arch
 	if p := c.Arch.Params(); p != c.Meta.Params {
-		return nil, bad("meta: the arch has %d parameters, the meta says %d", p, c.Meta.Params)
+		return fmt.Errorf("meta: the arch has %d parameters, the meta says %d", p, c.Meta.Params)
 	}
 	if c.Meta.Epoch < 0 || c.Meta.Epoch != len(c.Meta.Metrics) {
-		return nil, bad("meta says %d epochs finished but holds metrics of %d", c.Meta.Epoch, len(c.Meta.Metrics))
+		return fmt.Errorf("meta says %d epochs finished but holds metrics of %d", c.Meta.Epoch, len(c.Meta.Metrics))
 	}
+	return nil
+}
+
+// sortEntries files each tensor by its key.
+func (c *Checkpoint) sortEntries(items []torch.Named) error {
 	for _, n := range items {
 		switch {
 		case strings.HasPrefix(n.Name, keyModel):
@@ -246,7 +268,7 @@ func checkpointOf(path string, items []torch.Named, texts []torch.Text) (*Checkp
 		case strings.HasPrefix(n.Name, keyMomentum):
 			i, err := strconv.Atoi(strings.TrimPrefix(n.Name, keyMomentum))
 			if err != nil || i < 0 {
-				return nil, bad("bad entry %q", n.Name)
+				return fmt.Errorf("bad entry %q", n.Name)
 			}
 			c.buffers[i] = n.Tensor
 		case n.Name == keyRNG:
@@ -254,27 +276,31 @@ func checkpointOf(path string, items []torch.Named, texts []torch.Text) (*Checkp
 		case n.Name == keyRNGCUDA:
 			c.rngCUDA = n.Tensor
 		default:
-			return nil, bad("unexpected entry %q", n.Name)
+			return fmt.Errorf("unexpected entry %q", n.Name)
 		}
 	}
+	return nil
+}
+
+// checkEntries checks that the checkpoint holds what its recipe needs.
+func (c *Checkpoint) checkEntries() error {
 	if len(c.model) == 0 {
-		return nil, bad("missing field %q (no model weights)", keyModel+"*")
+		return fmt.Errorf("missing field %q (no model weights)", keyModel+"*")
 	}
 	if c.rng == nil {
-		return nil, bad("missing field %q", keyRNG)
+		return fmt.Errorf("missing field %q", keyRNG)
 	}
 	switch averages := c.Arch.Recipe.Averaging() != ""; {
 	case averages && c.Meta.Averaged == nil:
-		return nil, bad("meta: missing field \"averaged\" (the recipe averages the weights)")
+		return fmt.Errorf("meta: missing field \"averaged\" (the recipe averages the weights)")
 	case averages && *c.Meta.Averaged < 0:
-		return nil, bad("meta: field \"averaged\" is %d, not a count of updates", *c.Meta.Averaged)
+		return fmt.Errorf("meta: field \"averaged\" is %d, not a count of updates", *c.Meta.Averaged)
 	case averages && len(c.average) == 0:
-		return nil, bad("missing field %q (the recipe averages the weights)", keyAverage+"*")
+		return fmt.Errorf("missing field %q (the recipe averages the weights)", keyAverage+"*")
 	case !averages && (len(c.average) > 0 || c.Meta.Averaged != nil):
-		return nil, bad("averaged weights (average.*, meta field \"averaged\"), but the recipe (arch.recipe) does not average them")
+		return fmt.Errorf("averaged weights (average.*, meta field \"averaged\"), but the recipe (arch.recipe) does not average them")
 	}
-	ok = true
-	return c, nil
+	return nil
 }
 
 // restore loads the checkpoint's state into a freshly built network and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds torch/shim.cc and torch/shim_graph.cc on their own into
+# Builds the shim's C++ (torch/*.cc, found by pattern) on its own into
 # OUTDIR/libtinydigits_shim.so, for Go
 # binaries built with -tags shimlib (see torch/link_shimlib.go): the binary
 # names only this library, which in turn names the libtorch it was built
@@ -68,18 +68,19 @@ if [ -f "$libdir/libtorch_cuda.so" ]; then
 fi
 
 say "building $out/libtinydigits_shim.so against $where, $what"
-build() { # the two files compile side by side, then link
-  local pids=() f ok=1
-  for f in shim shim_graph; do
+build() { # the shim's translation units (torch/*.cc) compile side by side, then link
+  local pids=() f ok=1 objs=()
+  for f in torch/*.cc; do
+    objs+=("$out/$(basename "$f" .cc).o")
     g++ "-std=$1" -O2 -fPIC -c -Wno-deprecated-declarations "${abi[@]}" "${inc[@]}" "${cuda[@]}" \
-      -o "$out/$f.o" "torch/$f.cc" &
+      -o "${objs[-1]}" "$f" &
     pids+=($!)
   done
   for f in "${pids[@]}"; do wait "$f" || ok=0; done
   [ "$ok" = 1 ] || return 1
-  g++ -shared -o "$out/libtinydigits_shim.so" "$out/shim.o" "$out/shim_graph.o" \
+  g++ -shared -o "$out/libtinydigits_shim.so" "${objs[@]}" \
     "${lib[@]}" "${cudalib[@]}" -ltorch -ltorch_cpu -lc10 -ldl
-  rm -f "$out/shim.o" "$out/shim_graph.o"
+  rm -f "${objs[@]}"
 }
 # C++17 as the Go build uses; a libtorch whose headers need a newer standard
 # gets C++20. Where the CUDA graph code does not build against these

@@ -3,8 +3,9 @@
 # (Dockerfile.cuda) and PyTorch's packages build with, while this machine has
 # Debian bookworm's libtorch 1.13 and no CUDA:
 #
-#   1. torch/shim.cc against Debian trixie's libtorch-dev (2.6, CPU);
-#   2. torch/shim.cc and torch/shim_graph.cc with CUDA graphs
+#   1. the shim's translation units (torch/*.cc, found by pattern) against
+#      Debian trixie's libtorch-dev (2.6, CPU);
+#   2. the same with CUDA graphs
 #      (-DTINYDIGITS_CUDA_GRAPHS) against trixie's libtorch-cuda-dev (2.6,
 #      contrib) and the CUDA headers it needs (nvidia-cuda-dev, non-free),
 #      and that shim_graph.cc calls nothing in the CUDA runtime itself (the
@@ -108,9 +109,15 @@ compile() {
   say "ok: $file compiles against libtorch $version ($name, $(grep -c "^\.\+ $root" "$log") headers from it)"
 }
 
-compile "$cpu" shim-cpu torch/shim.cc
-compile "$cuda" shim-cuda torch/shim.cc -DTINYDIGITS_CUDA_GRAPHS
-compile "$cuda" shim-graph torch/shim_graph.cc -DTINYDIGITS_CUDA_GRAPHS
+# The shim's translation units by pattern (torch/*.cc: shim.cc holds every
+# subject but the CUDA graphs): each against the CPU headers, and against
+# the CUDA ones with CUDA graphs.
+for f in torch/*.cc; do
+  name=$(basename "$f" .cc)
+  [ "$name" = shim_graph ] || compile "$cpu" "cpu-$name" "$f"
+  compile "$cuda" "cuda-$name" "$f" -DTINYDIGITS_CUDA_GRAPHS
+done
+cp "$dir/cuda-shim_graph.o" "$dir/shim-graph.o"
 nm -C --undefined-only "$dir/shim-graph.o" >"$dir/shim-graph.syms"
 for sym in 'at::cuda::CUDAGraph::capture_begin' 'at::cuda::CUDAGraph::replay'; do
   grep -q "$sym" "$dir/shim-graph.syms" ||

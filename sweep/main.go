@@ -128,63 +128,88 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case f.submit && !f.slurm:
 		return fail(errors.New("-submit goes with -slurm"))
 	}
+	p, err := f.plan(stderr)
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case f.slurm:
+		return writeSlurm(f, p.dir, p.runs, p.threads, p.device, stdout, stderr)
+	case f.dryRun:
+		fmt.Fprintf(stdout, "sweep %s: %d runs, %d at a time, %s each, device %s\n", p.dir, len(p.runs), p.jobs, command.Plural(p.threads, "thread"), p.device)
+		for i, r := range p.runs {
+			fmt.Fprintf(stdout, "  %-40s %-8s train %s\n", r.Dir, p.states[i], strings.Join(r.Args, " "))
+		}
+		return command.ExitOK
+	}
+	return runHere(p, stdout, stderr)
+}
 
+// sweepPlan is a sweep checked and sized: its runs, its folder, its device
+// and its pool.
+type sweepPlan struct {
+	dir           string
+	runs          []grid.Run
+	states        []pool.State // each run's, as the sweep starts
+	device        string
+	jobs, threads int
+}
+
+// plan checks the sweep the flags describe and sizes its pool; a note on
+// the pool's size goes to stderr.
+func (f *flags) plan(stderr io.Writer) (*sweepPlan, error) {
 	spec, err := f.spec()
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	runs, err := spec.Expand()
+	p := &sweepPlan{dir: f.out}
+	if p.runs, err = spec.Expand(); err != nil {
+		return nil, err
+	}
+	if p.dir == "" {
+		p.dir = defaultOut(p.runs)
+	}
+	if p.device, err = resolveDevice(f.device, !f.slurm); err != nil {
+		return nil, err
+	}
+	jobs, threads, note, err := poolSize(f, p.device, p.runs)
 	if err != nil {
-		return fail(err)
-	}
-	dir := f.out
-	if dir == "" {
-		dir = defaultOut(runs)
-	}
-	device, err := resolveDevice(f.device, !f.slurm)
-	if err != nil {
-		return fail(err)
-	}
-	jobs, threads, note, err := poolSize(f, device, runs)
-	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	if note != "" {
 		fmt.Fprintln(stderr, "sweep: "+note)
 	}
-	var plans []pool.Plan
 	todo := 0
-	for _, r := range runs {
-		p, err := pool.Prepare(dir, r, threads, device)
+	for _, r := range p.runs {
+		plan, err := pool.Prepare(p.dir, r, threads, p.device)
 		if err != nil {
-			return fail(err)
+			return nil, err
 		}
-		plans = append(plans, p)
-		if p.State != pool.Finished {
+		p.states = append(p.states, plan.State)
+		if plan.State != pool.Finished {
 			todo++
 		}
 	}
-	jobs = max(1, min(jobs, todo)) // no more slots than runs to do
+	p.jobs, p.threads = max(1, min(jobs, todo)), threads // no more slots than runs to do
+	return p, nil
+}
 
-	if f.slurm {
-		return writeSlurm(f, dir, runs, threads, device, stdout, stderr)
+// runHere runs the sweep's runs on this machine in a pool, holding the
+// sweep folder, with the live view, and writes the report.
+func runHere(p *sweepPlan, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "sweep: %s\n", command.OneLine(err))
+		return command.ExitUsage
 	}
-	if f.dryRun {
-		fmt.Fprintf(stdout, "sweep %s: %d runs, %d at a time, %s each, device %s\n", dir, len(runs), jobs, command.Plural(threads, "thread"), device)
-		for i, r := range runs {
-			fmt.Fprintf(stdout, "  %-40s %-8s train %s\n", r.Dir, plans[i].State, strings.Join(r.Args, " "))
-		}
-		return command.ExitOK
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(p.dir, 0o755); err != nil {
 		return fail(err)
 	}
-	unlock, err := lockSweep(dir)
+	unlock, err := lockSweep(p.dir)
 	if err != nil {
 		return fail(err)
 	}
 	defer unlock()
-	logFile, err := os.OpenFile(filepath.Join(dir, "sweep.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(filepath.Join(p.dir, "sweep.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fail(err)
 	}
@@ -193,7 +218,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	quit := make(chan struct{})
@@ -201,25 +225,37 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "\nsweep: stopping every run after its batch (Ctrl-C again to quit them at once)")
 		cancel()
 	}, func() { close(quit) })()
-
-	display := pool.NewDisplay(stdout, logFile, command.IsTerminal(stdout), func() int {
-		if f, ok := stdout.(*os.File); ok {
-			if w, _, err := term.GetSize(int(f.Fd())); err == nil {
-				return w
-			}
-		}
-		return command.ExitOK
-	})
-	outcome, err := pool.Run(ctx, dir, runs, pool.Options{
-		Jobs: jobs, Threads: threads, Device: device,
-		Command: []string{exe, "train"}, Quit: quit, Display: display, Pin: device == "cpu",
+	display := pool.NewDisplay(stdout, logFile, command.IsTerminal(stdout), func() int { return terminalWidth(stdout) })
+	outcome, err := pool.Run(ctx, p.dir, p.runs, pool.Options{
+		Jobs: p.jobs, Threads: p.threads, Device: p.device,
+		Command: []string{exe, "train"}, Quit: quit, Display: display, Pin: p.device == "cpu",
 	})
 	if err != nil {
 		return fail(err)
 	}
+	code := outcomeCode(outcome, ctx.Err() != nil, stderr)
+	if rc := writeReport(p.dir, stdout, stderr, code == command.ExitOK); rc != command.ExitOK && code == command.ExitOK {
+		code = rc
+	}
+	return code
+}
+
+// terminalWidth is w's width in columns, 0 when it is not a terminal.
+func terminalWidth(w io.Writer) int {
+	if f, ok := w.(*os.File); ok {
+		if width, _, err := term.GetSize(int(f.Fd())); err == nil {
+			return width
+		}
+	}
+	return 0
+}
+
+// outcomeCode says which runs failed or were stopped and returns the
+// sweep's exit status.
+func outcomeCode(outcome *pool.Outcome, stopped bool, stderr io.Writer) int {
 	code := command.ExitOK
 	if n := outcome.Count(pool.Failed); n > 0 {
-		fmt.Fprintf(stderr, "sweep: %d of %d runs failed:\n", n, len(runs))
+		fmt.Fprintf(stderr, "sweep: %d of %d runs failed:\n", n, len(outcome.Tasks))
 		for _, t := range outcome.Tasks {
 			if t.Status == pool.Failed {
 				fmt.Fprintf(stderr, "  %s: %s\n", t.Run.Dir, t.Err)
@@ -227,12 +263,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		code = command.ExitFailure
 	}
-	if stopped := outcome.Count(pool.Stopped) + outcome.Count(pool.NotStarted); ctx.Err() != nil && stopped > 0 {
-		fmt.Fprintf(stderr, "sweep: stopped; %d runs unfinished: run the same command again to go on\n", stopped)
+	if n := outcome.Count(pool.Stopped) + outcome.Count(pool.NotStarted); stopped && n > 0 {
+		fmt.Fprintf(stderr, "sweep: stopped; %d runs unfinished: run the same command again to go on\n", n)
 		code = command.ExitStopped
-	}
-	if rc := writeReport(dir, stdout, stderr, code == command.ExitOK); rc != command.ExitOK && code == command.ExitOK {
-		code = rc
 	}
 	return code
 }

@@ -2,7 +2,7 @@
 
 package torch
 
-// The default build compiles shim.cc and shim_graph.cc into the package and
+// The default build compiles the shim's .cc files into the package and
 // links libtorch's CPU libraries: Debian's libtorch, or another libtorch
 // whose include and library folders come through CGO_CPPFLAGS and
 // CGO_LDFLAGS (third_party/install-libtorch.sh prints them). CUDA needs no

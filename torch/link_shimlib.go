@@ -2,8 +2,8 @@
 
 package torch
 
-// The shimlib build tag links a prebuilt libtinydigits_shim.so (shim.cc and
-// shim_graph.cc compiled on their own, see scripts/build-shim.sh) instead of
+// The shimlib build tag links a prebuilt libtinydigits_shim.so (the shim's
+// .cc files compiled on their own, see scripts/build-shim.sh) instead of
 // compiling them into the binary. The binary then names no libtorch library
 // itself, so the same Go binary runs against whichever libtorch the shared
 // library was built with: how scripts/gpu-check.sh runs Go binaries built on

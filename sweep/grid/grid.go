@@ -213,34 +213,10 @@ func (s Spec) Expand() ([]Run, error) {
 	if dup := firstDuplicate(s.Seeds); dup != "" {
 		return nil, fmt.Errorf("seed %s is given twice", dup)
 	}
-	names := make([]string, 0, len(s.Set))
-	for name, vals := range s.Set {
-		if why, ok := reserved[name]; ok {
-			return nil, fmt.Errorf("-set %s: not a sweep setting (%s)", name, why)
-		}
-		if len(vals) == 0 {
-			return nil, fmt.Errorf("-set %s: no values", name)
-		}
-		if dup := firstDuplicate(vals); dup != "" {
-			return nil, fmt.Errorf("-set %s: value %s is given twice", name, dup)
-		}
-		for _, v := range vals {
-			if v == "" || len(vals) > 1 && strings.ContainsAny(v, "/,= \t\n") {
-				// A value that varies names folders.
-				return nil, fmt.Errorf("-set %s: value %q must be one word without / , or =", name, v)
-			}
-		}
-		names = append(names, name)
+	names, err := s.settings()
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(names)
-	total := float64(len(s.Archs)) * float64(len(s.Seeds))
-	for _, n := range names {
-		total *= float64(len(s.Set[n]))
-	}
-	if total > MaxRuns || math.IsInf(total, 0) {
-		return nil, fmt.Errorf("%.0f runs is more than a sweep takes (%d)", total, MaxRuns)
-	}
-
 	archNames := map[string]string{}
 	var runs []Run
 	for _, arch := range s.Archs {
@@ -284,6 +260,39 @@ func (s Spec) Expand() ([]Run, error) {
 		}
 	}
 	return runs, nil
+}
+
+// settings checks the settings' names and values and returns the names in
+// order, refusing a sweep of more than MaxRuns runs.
+func (s Spec) settings() ([]string, error) {
+	names := make([]string, 0, len(s.Set))
+	for name, vals := range s.Set {
+		if why, ok := reserved[name]; ok {
+			return nil, fmt.Errorf("-set %s: not a sweep setting (%s)", name, why)
+		}
+		if len(vals) == 0 {
+			return nil, fmt.Errorf("-set %s: no values", name)
+		}
+		if dup := firstDuplicate(vals); dup != "" {
+			return nil, fmt.Errorf("-set %s: value %s is given twice", name, dup)
+		}
+		for _, v := range vals {
+			if v == "" || len(vals) > 1 && strings.ContainsAny(v, "/,= \t\n") {
+				// A value that varies names folders.
+				return nil, fmt.Errorf("-set %s: value %q must be one word without / , or =", name, v)
+			}
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	total := float64(len(s.Archs)) * float64(len(s.Seeds))
+	for _, n := range names {
+		total *= float64(len(s.Set[n]))
+	}
+	if total > MaxRuns || math.IsInf(total, 0) {
+		return nil, fmt.Errorf("%.0f runs is more than a sweep takes (%d)", total, MaxRuns)
+	}
+	return names, nil
 }
 
 // archLabel is the folder name of an arch: its registered name, or the arch

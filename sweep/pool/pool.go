@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tinydigits/tinydigits/internal/command"
 	"github.com/tinydigits/tinydigits/internal/lockfile"
 	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/sweep/grid"
@@ -168,55 +169,84 @@ func Run(ctx context.Context, dir string, runs []grid.Run, opt Options) (*Outcom
 // state is decided as it starts, not when the sweep started: a folder
 // deleted meanwhile trains afresh, one finished meanwhile is skipped.
 func runTask(ctx context.Context, dir string, t *Task, opt Options, mu *sync.Mutex, d *Display) {
-	runDir := filepath.Join(dir, t.Run.Dir)
-	fail := func(format string, args ...any) {
-		mu.Lock()
-		t.Status, t.Err = Failed, fmt.Sprintf(format, args...)
-		mu.Unlock()
-		d.event(t, "failed: "+t.Err)
-	}
 	if ctx.Err() != nil {
 		return // stays Waiting: not started
 	}
-	WaitForFolder(ctx, runDir, func(holder string) {
-		d.event(t, "waiting for "+holder+" to leave the run's folder")
-	})
-	plan, err := Prepare(dir, t.Run, opt.Threads, opt.Device)
-	if err != nil {
-		fail("%v", err)
+	r := &taskRun{ctx: ctx, dir: dir, runDir: filepath.Join(dir, t.Run.Dir), t: t, opt: opt, mu: mu, d: d}
+	if !r.prepare() {
 		return
 	}
-	mu.Lock()
-	t.Plan = plan
-	if plan.State == Finished {
-		t.Status = Skipped
-	}
-	mu.Unlock()
-	if plan.State == Finished {
-		d.event(t, "finished meanwhile, by another process")
-		return
-	}
-	if t.Plan.State == Fresh {
-		if err := Record(dir, t.Run, opt.Threads, opt.Device); err != nil {
-			fail("%v", err)
-			return
-		}
-	}
-	logFile, err := os.OpenFile(filepath.Join(runDir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(filepath.Join(r.runDir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		fail("%v", err)
+		r.fail("%v", err)
 		return
 	}
 	defer logFile.Close()
 	fmt.Fprintf(logFile, "== %s: train %s\n", time.Now().UTC().Format(time.RFC3339), strings.Join(t.Plan.Args, " "))
+	r.execute(logFile)
+}
 
+// taskRun is one task being started and followed by the pool.
+type taskRun struct {
+	ctx         context.Context
+	dir, runDir string // the sweep's folder and the run's
+	t           *Task
+	opt         Options
+	mu          *sync.Mutex
+	d           *Display
+}
+
+// fail marks the task failed, with its reason.
+func (r *taskRun) fail(format string, args ...any) {
+	r.mu.Lock()
+	r.t.Status, r.t.Err = Failed, fmt.Sprintf(format, args...)
+	r.mu.Unlock()
+	r.d.event(r.t, "failed: "+r.t.Err)
+}
+
+// prepare waits for the run's folder to be free, decides how to start the
+// run and records a new one; false when there is nothing to start.
+func (r *taskRun) prepare() bool {
+	t := r.t
+	WaitForFolder(r.ctx, r.runDir, func(holder string) {
+		r.d.event(t, "waiting for "+holder+" to leave the run's folder")
+	})
+	plan, err := Prepare(r.dir, t.Run, r.opt.Threads, r.opt.Device)
+	if err != nil {
+		r.fail("%v", err)
+		return false
+	}
+	r.mu.Lock()
+	t.Plan = plan
+	if plan.State == Finished {
+		t.Status = Skipped
+	}
+	r.mu.Unlock()
+	switch plan.State {
+	case Finished:
+		r.d.event(t, "finished meanwhile, by another process")
+		return false
+	case Fresh:
+		if err := Record(r.dir, t.Run, r.opt.Threads, r.opt.Device); err != nil {
+			r.fail("%v", err)
+			return false
+		}
+	}
+	return true
+}
+
+// execute starts train in its own process group, its output into the log,
+// its events through a pipe, pinned to free CPUs where the pool pins, and
+// follows it to its end.
+func (r *taskRun) execute(logFile *os.File) {
+	t := r.t
 	events, writeEnd, err := os.Pipe()
 	if err != nil {
-		fail("%v", err)
+		r.fail("%v", err)
 		return
 	}
 	defer events.Close()
-	cmd := exec.Command(opt.Command[0], append(opt.Command[1:], t.Plan.Args...)...)
+	cmd := exec.Command(r.opt.Command[0], append(r.opt.Command[1:], t.Plan.Args...)...)
 	cmd.Env = append(os.Environ(), EventsEnv+"=3")
 	cmd.ExtraFiles = []*os.File{writeEnd}
 	// The log file itself, not a pipe through this process: a run whose
@@ -226,87 +256,105 @@ func runTask(ctx context.Context, dir string, t *Task, opt Options, mu *sync.Mut
 	// alone, which passes it on once to each run.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var cpus []int
-	if opt.Pin {
+	if r.opt.Pin {
 		var release func()
-		cpus, release = claimCPUs(plan.Threads)
+		cpus, release = claimCPUs(t.Plan.Threads)
 		defer release()
 	}
-	mu.Lock()
+	r.mu.Lock()
 	t.Status, t.Started = Running, time.Now()
-	mu.Unlock()
-	if err := startOn(cmd, cpus); err != nil {
-		writeEnd.Close()
-		fail("start: %v", err)
+	r.mu.Unlock()
+	err = startOn(cmd, cpus)
+	writeEnd.Close()
+	if err != nil {
+		r.fail("start: %v", err)
 		return
 	}
-	writeEnd.Close()
-	where := ""
-	switch {
-	case len(cpus) == 1:
-		where = fmt.Sprintf(", pinned to CPU %d", cpus[0])
-	case len(cpus) > 1:
-		where = fmt.Sprintf(", pinned to CPUs %s", strings.Trim(strings.Join(strings.Fields(fmt.Sprint(cpus)), ","), "[]"))
-	}
-	d.event(t, "started ("+t.Plan.State.String()+")"+where)
-
+	r.d.event(t, "started ("+t.Plan.State.String()+")"+pinnedTo(cpus))
 	read := make(chan struct{})
 	go func() {
 		defer close(read)
-		sc := bufio.NewScanner(events)
-		for sc.Scan() {
-			var e engine.Event
-			if json.Unmarshal(sc.Bytes(), &e) != nil {
-				continue
-			}
-			mu.Lock()
-			if t.Batches == 0 {
-				t.FirstEpoch = e.Epoch
-			}
-			t.Epoch, t.Epochs, t.Batch, t.Batches = e.Epoch, e.Epochs, e.Batch, e.Batches
-			if e.Metrics != nil {
-				t.LastAcc, t.HaveAcc, t.Evaluated = e.Metrics.TestAcc, true, e.Epoch
-			}
-			mu.Unlock()
-			if e.Metrics != nil {
-				d.event(t, fmt.Sprintf("epoch %d/%d: %.2f%%", e.Epoch, e.Epochs, e.Metrics.TestAcc))
-			}
-		}
+		r.follow(events)
 	}()
 	exited := make(chan struct{})
-	go func() {
-		select {
-		case <-exited:
-			return
-		case <-ctx.Done():
-		}
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
-		select {
-		case <-exited:
-		case <-opt.Quit:
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGINT) // a second one quits at once
-		}
-	}()
+	go r.passSignals(cmd, exited)
 	err = cmd.Wait()
 	close(exited)
 	<-read
+	r.finish(cmd, err, logFile.Name())
+}
 
-	mu.Lock()
+// pinnedTo says where a run was pinned, for its "started" line.
+func pinnedTo(cpus []int) string {
+	switch len(cpus) {
+	case 0:
+		return ""
+	case 1:
+		return fmt.Sprintf(", pinned to CPU %d", cpus[0])
+	}
+	return fmt.Sprintf(", pinned to CPUs %s", strings.Trim(strings.Join(strings.Fields(fmt.Sprint(cpus)), ","), "[]"))
+}
+
+// follow reads the run's events (JSON lines) into its task.
+func (r *taskRun) follow(events io.Reader) {
+	t := r.t
+	sc := bufio.NewScanner(events)
+	for sc.Scan() {
+		var e engine.Event
+		if json.Unmarshal(sc.Bytes(), &e) != nil {
+			continue
+		}
+		r.mu.Lock()
+		if t.Batches == 0 {
+			t.FirstEpoch = e.Epoch
+		}
+		t.Epoch, t.Epochs, t.Batch, t.Batches = e.Epoch, e.Epochs, e.Batch, e.Batches
+		if e.Metrics != nil {
+			t.LastAcc, t.HaveAcc, t.Evaluated = e.Metrics.TestAcc, true, e.Epoch
+		}
+		r.mu.Unlock()
+		if e.Metrics != nil {
+			r.d.event(t, fmt.Sprintf("epoch %d/%d: %.2f%%", e.Epoch, e.Epochs, e.Metrics.TestAcc))
+		}
+	}
+}
+
+// passSignals tells the run to stop at its next batch when the sweep is
+// stopped, and to quit at once when the sweep quits, until it exits.
+func (r *taskRun) passSignals(cmd *exec.Cmd, exited <-chan struct{}) {
+	select {
+	case <-exited:
+		return
+	case <-r.ctx.Done():
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-exited:
+	case <-r.opt.Quit:
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT) // a second one quits at once
+	}
+}
+
+// finish sets the task's outcome from how train exited.
+func (r *taskRun) finish(cmd *exec.Cmd, err error, log string) {
+	t := r.t
+	r.mu.Lock()
 	t.Wall = time.Since(t.Started)
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		t.PeakMB = float64(ru.Maxrss) / 1024
 	}
 	code := cmd.ProcessState.ExitCode()
 	switch {
-	case err == nil && runfolder.Finished(runDir):
+	case err == nil && runfolder.Finished(r.runDir):
 		t.Status = Done
 	case err == nil:
 		t.Status, t.Err = Failed, "train exited without finishing the run"
-	case code == 130 || ctx.Err() != nil:
+	case code == command.ExitStopped || r.ctx.Err() != nil:
 		t.Status = Stopped
 	default:
-		t.Status, t.Err = Failed, fmt.Sprintf("exit %d: %s", code, lastError(logFile.Name()))
+		t.Status, t.Err = Failed, fmt.Sprintf("exit %d: %s", code, lastError(log))
 		if code < 0 {
-			t.Err = fmt.Sprintf("%v: %s", cmd.ProcessState, lastError(logFile.Name()))
+			t.Err = fmt.Sprintf("%v: %s", cmd.ProcessState, lastError(log))
 		}
 	}
 	msg := string(t.Status)
@@ -314,12 +362,12 @@ func runTask(ctx context.Context, dir string, t *Task, opt Options, mu *sync.Mut
 	case Done:
 		msg = fmt.Sprintf("done in %s, peak memory %.0f MB", t.Wall.Round(time.Second), t.PeakMB)
 	case Failed:
-		msg = "failed: " + t.Err + " (log: " + filepath.Join(runDir, LogFile) + ")"
+		msg = "failed: " + t.Err + " (log: " + log + ")"
 	case Stopped:
 		msg = fmt.Sprintf("stopped at epoch %d/%d batch %d; the next sweep resumes it", t.Epoch, t.Epochs, t.Batch)
 	}
-	mu.Unlock()
-	d.event(t, msg)
+	r.mu.Unlock()
+	r.d.event(t, msg)
 }
 
 // WaitForFolder waits while another process holds the run folder runDir

@@ -32,23 +32,7 @@ var (
 // below the lowest accuracy after the first epoch.
 func (s *Sweep) accuracyPlot(path string) error {
 	cs, sts := s.ranked()
-	lo, hi := math.Inf(1), math.Inf(-1)
-	maxEpochs := 0
-	for i, c := range cs {
-		lo = math.Min(lo, sts[i].Target)
-		for _, r := range c.Finished {
-			maxEpochs = max(maxEpochs, len(r.Epochs))
-			for j, m := range r.Epochs {
-				if j > 0 || len(r.Epochs) == 1 {
-					lo = math.Min(lo, m.TestAcc)
-				}
-				hi = math.Max(hi, m.TestAcc)
-			}
-		}
-	}
-	lo = math.Max(0, math.Floor(lo*10-1)/10)
-	hi = math.Min(100, math.Ceil(hi*10+1)/10)
-
+	lo, hi, maxEpochs := accuracyRange(cs, sts)
 	cols := min(3, len(cs))
 	rows := (len(cs) + cols - 1) / cols
 	plots := make([][]*plot.Plot, rows)
@@ -56,45 +40,10 @@ func (s *Sweep) accuracyPlot(path string) error {
 		plots[i] = make([]*plot.Plot, cols)
 	}
 	for i, c := range cs {
-		p := plot.New()
-		p.Title.Text = fmt.Sprintf("%s (%s params)", c.Name, models.Thousands(sts[i].Params))
-		p.Title.TextStyle.Font.Size = vg.Points(9)
-		p.X.Label.Text = "epoch"
-		p.Y.Label.Text = sts[i].EvaluatedOn + " accuracy (%)"
-		p.X.Tick.Marker = plotfile.EpochTicks(maxEpochs, 10)
-		p.Add(plotter.NewGrid())
-		for _, r := range c.Finished {
-			xy := make(plotter.XYs, len(r.Epochs))
-			for j, m := range r.Epochs {
-				xy[j] = plotter.XY{X: float64(m.Epoch), Y: m.TestAcc}
-			}
-			l, err := plotter.NewLine(xy)
-			if err != nil {
-				return err
-			}
-			l.Color, l.Width = seedColor, vg.Points(0.7)
-			p.Add(l)
-		}
-		mean := meanCurve(c)
-		ml, mp, err := plotter.NewLinePoints(mean)
+		p, err := accuracyPanel(c, sts[i], maxEpochs)
 		if err != nil {
 			return err
 		}
-		ml.Color, ml.Width = meanColor, vg.Points(2)
-		mp.Color, mp.Shape, mp.Radius = meanColor, draw.CircleGlyph{}, vg.Points(1.8)
-		p.Add(ml, mp)
-		goal, err := plotter.NewLine(plotter.XYs{{X: 0.5, Y: sts[i].Target}, {X: float64(maxEpochs) + 0.5, Y: sts[i].Target}})
-		if err != nil {
-			return err
-		}
-		goal.Color, goal.Dashes = targetColor, []vg.Length{vg.Points(5), vg.Points(3)}
-		p.Add(goal)
-		p.Legend.Add(fmt.Sprintf("mean of %d seeds", len(c.Finished)), ml, mp)
-		p.Legend.Add(fmt.Sprintf("target %g%%", sts[i].Target), goal)
-		p.Legend.Left, p.Legend.Top = false, false
-		p.Legend.TextStyle.Font.Size = vg.Points(8)
-		// After the lines: adding them widens the axes to their data.
-		p.X.Min, p.X.Max = 0.5, float64(maxEpochs)+0.5
 		p.Y.Min, p.Y.Max = lo, hi
 		plots[i/cols][i%cols] = p
 	}
@@ -116,6 +65,70 @@ func (s *Sweep) accuracyPlot(path string) error {
 		}
 	}
 	return atomicfile.WriteFunc(path, plotfile.PNG(img))
+}
+
+// accuracyRange is the accuracy axis every panel shares, from the lowest
+// accuracy after each run's first epoch (and the targets) to the highest,
+// and the most epochs of any run.
+func accuracyRange(cs []*Config, sts []Stats) (lo, hi float64, maxEpochs int) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for i, c := range cs {
+		lo = math.Min(lo, sts[i].Target)
+		for _, r := range c.Finished {
+			maxEpochs = max(maxEpochs, len(r.Epochs))
+			for j, m := range r.Epochs {
+				if j > 0 || len(r.Epochs) == 1 {
+					lo = math.Min(lo, m.TestAcc)
+				}
+				hi = math.Max(hi, m.TestAcc)
+			}
+		}
+	}
+	return math.Max(0, math.Floor(lo*10-1)/10), math.Min(100, math.Ceil(hi*10+1)/10), maxEpochs
+}
+
+// accuracyPanel is one configuration's panel: each seed's accuracy per
+// epoch as a thin line, their mean, the target dashed.
+func accuracyPanel(c *Config, st Stats, maxEpochs int) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("%s (%s params)", c.Name, models.Thousands(st.Params))
+	p.Title.TextStyle.Font.Size = vg.Points(9)
+	p.X.Label.Text = "epoch"
+	p.Y.Label.Text = st.EvaluatedOn + " accuracy (%)"
+	p.X.Tick.Marker = plotfile.EpochTicks(maxEpochs, 10)
+	p.Add(plotter.NewGrid())
+	for _, r := range c.Finished {
+		xy := make(plotter.XYs, len(r.Epochs))
+		for j, m := range r.Epochs {
+			xy[j] = plotter.XY{X: float64(m.Epoch), Y: m.TestAcc}
+		}
+		l, err := plotter.NewLine(xy)
+		if err != nil {
+			return nil, err
+		}
+		l.Color, l.Width = seedColor, vg.Points(0.7)
+		p.Add(l)
+	}
+	ml, mp, err := plotter.NewLinePoints(meanCurve(c))
+	if err != nil {
+		return nil, err
+	}
+	ml.Color, ml.Width = meanColor, vg.Points(2)
+	mp.Color, mp.Shape, mp.Radius = meanColor, draw.CircleGlyph{}, vg.Points(1.8)
+	p.Add(ml, mp)
+	goal, err := plotter.NewLine(plotter.XYs{{X: 0.5, Y: st.Target}, {X: float64(maxEpochs) + 0.5, Y: st.Target}})
+	if err != nil {
+		return nil, err
+	}
+	goal.Color, goal.Dashes = targetColor, []vg.Length{vg.Points(5), vg.Points(3)}
+	p.Add(goal)
+	p.Legend.Add(fmt.Sprintf("mean of %d seeds", len(c.Finished)), ml, mp)
+	p.Legend.Add(fmt.Sprintf("target %g%%", st.Target), goal)
+	p.Legend.Left, p.Legend.Top = false, false
+	p.Legend.TextStyle.Font.Size = vg.Points(8)
+	// After the lines: adding them widens the axes to their data.
+	p.X.Min, p.X.Max = 0.5, float64(maxEpochs)+0.5
+	return p, nil
 }
 
 // meanCurve is the mean accuracy per epoch over the seeds that reached it.
