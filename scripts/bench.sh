@@ -34,9 +34,8 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-command -v go >/dev/null 2>&1 || { echo "bench: Go is not installed (https://go.dev/dl/)" >&2; exit 2; }
-libtorch_env=$(bash third_party/install-libtorch.sh) || exit $?
-eval "$libtorch_env"
+source scripts/lib.sh
+use_libtorch
 
 py=
 if [ "$sweep_only" -eq 0 ]; then

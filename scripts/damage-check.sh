@@ -9,10 +9,9 @@
 #   bash scripts/damage-check.sh [SEED]     (default 1000; about 5 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-libtorch_env=$(bash third_party/install-libtorch.sh) || exit $?
-eval "$libtorch_env"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source scripts/lib.sh
+use_libtorch
+scratch
 go build -o "$work/train" ./train
 go build -o "$work/predict" ./predict
 go run ./scripts/damage -write-digit "$work/digit.png"

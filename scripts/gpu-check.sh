@@ -36,8 +36,8 @@ build=build/gpu
 
 if [ "${1:-}" = "--prepare" ]; then
   command -v go >/dev/null 2>&1 || die "--prepare needs Go; run it where the project builds"
-  libtorch_env=$(bash third_party/install-libtorch.sh) || exit $?
-  eval "$libtorch_env"
+  source scripts/lib.sh
+  use_libtorch
   rm -rf "$build"
   mkdir -p "$build/bin" "$build/linklib" "$build/data"
   bash scripts/build-shim.sh "$build/linklib"

@@ -27,9 +27,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-command -v go >/dev/null 2>&1 || { echo "test.sh: Go is not installed (https://go.dev/dl/)" >&2; exit 2; }
-libtorch_env=$(bash third_party/install-libtorch.sh) || exit $?
-eval "$libtorch_env"
+source scripts/lib.sh
+use_libtorch
 # PyTorch for Python, to check model.pt against PyTorch itself
 # (TestPyTorchRoundTrip). Debian's python3, where apt-get installs it.
 if ! /usr/bin/python3 -c "import torch, numpy" >/dev/null 2>&1; then

@@ -9,10 +9,9 @@
 #   ARCH=step3 EPOCHS=1 bash scripts/two-sweeps.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-libtorch_env=$(bash third_party/install-libtorch.sh) || exit $?
-eval "$libtorch_env"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source scripts/lib.sh
+use_libtorch
+scratch
 go build -o "$work/sweep" ./sweep
 n=$(nproc)
 arch=${ARCH:-tiny}

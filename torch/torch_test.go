@@ -12,21 +12,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinydigits/tinydigits/internal/torchtest"
 	"github.com/tinydigits/tinydigits/torch"
 )
 
-// keep(t)(tensor, err) fails the test on err and closes the tensor when the
-// test ends.
-func keep(t *testing.T) func(*torch.Tensor, error) *torch.Tensor {
-	return func(x *torch.Tensor, err error) *torch.Tensor {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(x.Close)
-		return x
-	}
-}
+// keep is the binding's test helper (internal/torchtest).
+var keep = torchtest.Keep
 
 func TestFromSliceRoundTrip(t *testing.T) {
 	f := keep(t)(torch.FromSlice([]float32{1, 2, 3, 4, 5, 6}, 2, 3))

@@ -14,16 +14,30 @@ import (
 // translations among them. Nearest matches pixel for pixel; bilinear within
 // PIL's rounding to 8 bits.
 func TestAffineMatchesTorchvision(t *testing.T) {
-	data, err := os.ReadFile("testdata/affines.json")
+	matchesTorchvision(t, "testdata/affines.json", func(im *Image, c torchvisionCase, mode Interpolation) {
+		Affine(im, c.Angle, c.TX, c.TY, 0, mode)
+	})
+}
+
+// torchvisionCase is one digit transformed by torchvision on a PIL image:
+// the MNIST test digit, the transform, and the pixels it gave (0–255).
+type torchvisionCase struct {
+	Index         int
+	Angle, TX, TY float64
+	Mode          string
+	Pixels        []int
+}
+
+// matchesTorchvision applies transform to each case of file and compares
+// with torchvision's pixels: nearest pixel for pixel, bilinear within PIL's
+// rounding to 8 bits.
+func matchesTorchvision(t *testing.T, file string, transform func(*Image, torchvisionCase, Interpolation)) {
+	t.Helper()
+	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cases []struct {
-		Index         int
-		Angle, TX, TY float64
-		Mode          string
-		Pixels        []int
-	}
+	var cases []torchvisionCase
 	if err := json.Unmarshal(data, &cases); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +50,7 @@ func TestAffineMatchesTorchvision(t *testing.T) {
 			t.Fatal(err)
 		}
 		im := digit(t, c.Index)
-		Affine(im, c.Angle, c.TX, c.TY, 0, mode)
+		transform(im, c, mode)
 		worst, off := 0.0, 0
 		for i, p := range c.Pixels {
 			d := math.Abs(float64(im.Pix[i])*255 - float64(p))

@@ -1,10 +1,8 @@
 package transforms
 
 import (
-	"encoding/json"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -179,41 +177,9 @@ func TestRotateThereAndBack(t *testing.T) {
 // on PIL images (testdata/make_rotations.py). Nearest matches pixel for
 // pixel; bilinear within PIL's rounding to 8 bits.
 func TestRotateMatchesTorchvision(t *testing.T) {
-	data, err := os.ReadFile("testdata/rotations.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []struct {
-		Index  int
-		Angle  float64
-		Mode   string
-		Pixels []int
-	}
-	if err := json.Unmarshal(data, &cases); err != nil {
-		t.Fatal(err)
-	}
-	if len(cases) == 0 {
-		t.Fatal("no cases")
-	}
-	for _, c := range cases {
-		mode, err := ParseInterpolation(c.Mode)
-		if err != nil {
-			t.Fatal(err)
-		}
-		im := digit(t, c.Index)
+	matchesTorchvision(t, "testdata/rotations.json", func(im *Image, c torchvisionCase, mode Interpolation) {
 		Rotate(im, c.Angle, 0, mode)
-		worst, off := 0.0, 0
-		for i, p := range c.Pixels {
-			d := math.Abs(float64(im.Pix[i])*255 - float64(p))
-			worst = max(worst, d)
-			if d > 1e-3 {
-				off++
-			}
-		}
-		if (mode == Nearest && off > 0) || worst > 1+1e-3 {
-			t.Errorf("digit %d, %v°, %s: %d pixels differ from torchvision, by up to %.3f/255", c.Index, c.Angle, c.Mode, off, worst)
-		}
-	}
+	})
 }
 
 func TestRandomRotationAngles(t *testing.T) {

@@ -79,14 +79,7 @@ func FileNames() []string {
 // empty. dir may hold the four files itself or in torchvision's layout,
 // dir/MNIST/raw/; each file may be raw or gzip-compressed (NAME or NAME.gz).
 func Load(dir string) (*Dataset, error) {
-	if dir == "" {
-		d, err := DefaultDir()
-		if err != nil {
-			return nil, err
-		}
-		dir = d
-	}
-	found, err := locate(dir)
+	found, err := find(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -123,14 +116,7 @@ func Load(dir string) (*Dataset, error) {
 // it: a copy that Load(to) reads as it reads dir. It returns the files
 // written.
 func Copy(dir, to string) ([]string, error) {
-	if dir == "" {
-		d, err := DefaultDir()
-		if err != nil {
-			return nil, err
-		}
-		dir = d
-	}
-	found, err := locate(dir)
+	found, err := find(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +160,18 @@ func readSet(imgPath string, imgData []byte, lblPath string, lblData []byte) (*S
 		return nil, fmt.Errorf("mnist: %s holds %d images but %s holds %d labels", imgPath, n, lblPath, len(labels))
 	}
 	return &Set{Pixels: pixels, Labels: labels}, nil
+}
+
+// find is locate in dir, or in the bundled files' folder when dir is "".
+func find(dir string) ([]string, error) {
+	if dir == "" {
+		d, err := DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	return locate(dir)
 }
 
 // locate finds the four files in dir or dir/MNIST/raw, preferring the raw

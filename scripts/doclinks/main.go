@@ -137,21 +137,7 @@ var (
 // are not the repository's and are left out.
 func Links(page string) []Link {
 	var out []Link
-	fence := ""
-	for i, line := range strings.Split(page, "\n") {
-		trimmed := strings.TrimSpace(line)
-		if f := fenceOf(trimmed); f != "" {
-			switch {
-			case fence == "":
-				fence = f
-			case strings.HasPrefix(trimmed, fence):
-				fence = ""
-			}
-			continue
-		}
-		if fence != "" {
-			continue
-		}
+	for i, line := range prose(page) {
 		line = codeSpan.ReplaceAllString(line, "")
 		var targets []string
 		for _, m := range inlineLink.FindAllStringSubmatch(line, -1) {
@@ -171,6 +157,27 @@ func Links(page string) []Link {
 	return out
 }
 
+// prose is a page's lines by their index, with fenced code blocks (and
+// their fences) blanked out: links and headings in code are not.
+func prose(page string) []string {
+	lines := strings.Split(page, "\n")
+	fence := ""
+	for i, line := range lines {
+		trimmed := strings.TrimSpace(line)
+		f := fenceOf(trimmed)
+		switch {
+		case f != "" && fence == "":
+			fence = f
+		case f != "" && strings.HasPrefix(trimmed, fence):
+			fence = ""
+		case fence == "":
+			continue
+		}
+		lines[i] = ""
+	}
+	return lines
+}
+
 func fenceOf(line string) string {
 	for _, f := range []string{"```", "~~~"} {
 		if strings.HasPrefix(line, f) {
@@ -186,19 +193,8 @@ func fenceOf(line string) string {
 func Anchors(page string) map[string]bool {
 	out := map[string]bool{}
 	seen := map[string]int{}
-	fence := ""
-	for _, line := range strings.Split(page, "\n") {
-		trimmed := strings.TrimSpace(line)
-		if f := fenceOf(trimmed); f != "" {
-			switch {
-			case fence == "":
-				fence = f
-			case strings.HasPrefix(trimmed, fence):
-				fence = ""
-			}
-			continue
-		}
-		if fence != "" || !strings.HasPrefix(line, "#") {
+	for _, line := range prose(page) {
+		if !strings.HasPrefix(line, "#") {
 			continue
 		}
 		text := strings.TrimLeft(line, "#")

@@ -7,22 +7,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinydigits/tinydigits/internal/torchtest"
 	"github.com/tinydigits/tinydigits/torch"
 	"github.com/tinydigits/tinydigits/torch/nn"
 )
 
-// keep(t)(tensor, err) fails the test on err and closes the tensor when the
-// test ends.
-func keep(t *testing.T) func(*torch.Tensor, error) *torch.Tensor {
-	return func(x *torch.Tensor, err error) *torch.Tensor {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(x.Close)
-		return x
-	}
-}
+// The binding's test helpers (internal/torchtest).
+var (
+	keep   = torchtest.Keep
+	floats = torchtest.Floats
+	near   = torchtest.Near
+)
 
 func layer(t *testing.T, s nn.Spec) *nn.Layer {
 	t.Helper()
@@ -39,27 +34,6 @@ func set(t *testing.T, x *torch.Tensor, vals ...float32) {
 	if err := torch.CopyFrom(x, vals); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func floats(t *testing.T, x *torch.Tensor) []float32 {
-	t.Helper()
-	v, err := x.Float32s()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func near(a, b []float32, tol float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Abs(float64(a[i])-float64(b[i])) > tol {
-			return false
-		}
-	}
-	return true
 }
 
 // 1..9 as a 1×1×3×3 image.

@@ -10,29 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinydigits/tinydigits/internal/torchtest"
 	"github.com/tinydigits/tinydigits/torch"
 	"github.com/tinydigits/tinydigits/torch/nn"
 )
-
-// smallNet is the network of testdata/make_state_dict.py.
-func smallNet(t *testing.T) *nn.Sequential {
-	t.Helper()
-	net, err := nn.NewSequential(
-		nn.Conv2d{In: 1, Out: 4, Kernel: 3, Padding: 1, NoBias: true},
-		nn.BatchNorm2d{Features: 4},
-		nn.ReLU{},
-		nn.MaxPool2d{Kernel: 2},
-		nn.Conv2d{In: 4, Out: 3, Kernel: 3},
-		nn.AdaptiveAvgPool2d{Size: 1},
-		nn.Flatten{},
-		nn.LogSoftmax{Dim: 1},
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(net.Close)
-	return net
-}
 
 func names(ns []torch.Named) []string {
 	var s []string
@@ -51,7 +32,7 @@ func input(t *testing.T, n int) *torch.Tensor {
 }
 
 func TestStateDictNames(t *testing.T) {
-	net := smallNet(t)
+	net := torchtest.SmallNet(t)
 	want := []string{
 		"0.weight",
 		"1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked",
@@ -73,7 +54,7 @@ func TestStateDictRoundTrip(t *testing.T) {
 	if err := torch.ManualSeed(1); err != nil {
 		t.Fatal(err)
 	}
-	a := smallNet(t)
+	a := torchtest.SmallNet(t)
 	a.Train(true)
 	// A training-mode pass moves the BatchNorm buffers off their defaults.
 	keep(t)(a.Forward(input(t, 5)))
@@ -88,7 +69,7 @@ func TestStateDictRoundTrip(t *testing.T) {
 	if err := torch.ManualSeed(2); err != nil {
 		t.Fatal(err)
 	}
-	b := smallNet(t)
+	b := torchtest.SmallNet(t)
 	b.Train(false)
 	if before := floats(t, keep(t)(b.Forward(x))); slices.Equal(before, want) {
 		t.Fatal("two differently seeded networks agree before loading")
@@ -119,7 +100,7 @@ func TestLoadRejectsMismatches(t *testing.T) {
 	if err := nn.Save(other, misshapen); err != nil {
 		t.Fatal(err)
 	}
-	net := smallNet(t)
+	net := torchtest.SmallNet(t)
 	before := floats(t, net.StateDict()[0].Tensor)
 	err = nn.Load(net, misshapen)
 	if err == nil || !strings.Contains(err.Error(), `"0.weight" has shape [5 1 3 3], the model expects [4 1 3 3]`) {
@@ -187,7 +168,7 @@ func TestLoadPyTorchStateDict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	net := smallNet(t)
+	net := torchtest.SmallNet(t)
 	if err := nn.DecodeStateDict(net, sd); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +186,7 @@ func TestPyTorchLoadsSavedStateDict(t *testing.T) {
 	if py == "" {
 		t.Skip("no python3 with torch (apt-get install python3-torch)")
 	}
-	net := smallNet(t)
+	net := torchtest.SmallNet(t)
 	path := filepath.Join(t.TempDir(), "go.pt")
 	if err := nn.Save(net, path); err != nil {
 		t.Fatal(err)

@@ -7,30 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinydigits/tinydigits/internal/torchtest"
 	"github.com/tinydigits/tinydigits/torch"
 	"github.com/tinydigits/tinydigits/torch/nn"
 	"github.com/tinydigits/tinydigits/torch/optim"
 )
-
-// averageNet is the network of testdata/make_average.py.
-func averageNet(t *testing.T) *nn.Sequential {
-	t.Helper()
-	net, err := nn.NewSequential(
-		nn.Conv2d{In: 1, Out: 4, Kernel: 3, Padding: 1, NoBias: true},
-		nn.BatchNorm2d{Features: 4},
-		nn.ReLU{},
-		nn.MaxPool2d{Kernel: 2},
-		nn.Conv2d{In: 4, Out: 3, Kernel: 3},
-		nn.AdaptiveAvgPool2d{Size: 1},
-		nn.Flatten{},
-		nn.LogSoftmax{Dim: 1},
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(net.Close)
-	return net
-}
 
 // withPrefix returns the entries named prefix+name, without the prefix.
 func withPrefix(items []torch.Named, prefix string) []torch.Named {
@@ -83,7 +64,7 @@ func TestAverageMatchesPyTorch(t *testing.T) {
 
 func averageMatchesPyTorch(t *testing.T, tensors bool) {
 	file, byName := loadFixture(t)
-	net, ema, swa := averageNet(t), averageNet(t), averageNet(t)
+	net, ema, swa := torchtest.SmallNet(t), torchtest.SmallNet(t), torchtest.SmallNet(t)
 	for _, m := range []*nn.Sequential{net, ema, swa} {
 		// Start every copy from the script's initial weights; the averages
 		// must not depend on what their networks held before the first update.
@@ -209,7 +190,7 @@ func averageMatchesPyTorch(t *testing.T, tensors bool) {
 }
 
 func TestAverageWeights(t *testing.T) {
-	a, b := averageNet(t), averageNet(t)
+	a, b := torchtest.SmallNet(t), torchtest.SmallNet(t)
 	ema, err := optim.NewAverage(a, b, 0.999)
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +248,7 @@ func TestAverageWeights(t *testing.T) {
 // cumulative average of their batch statistics.
 func TestRecomputeBatchNormMatchesPyTorch(t *testing.T) {
 	file, byName := loadFixture(t)
-	net := averageNet(t)
+	net := torchtest.SmallNet(t)
 	if err := nn.LoadStateDict(net, withPrefix(file, "swa.")); err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +288,7 @@ func TestRecomputeBatchNormMatchesPyTorch(t *testing.T) {
 	// The momentum is back: one more training batch moves the statistics as
 	// it moves those of a net built with them (momentum 0.1), not by a
 	// quarter of the way as the cumulative average would.
-	fresh := averageNet(t)
+	fresh := torchtest.SmallNet(t)
 	if err := nn.LoadStateDict(fresh, withPrefix(file, "swa_bn.")); err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"flag"
@@ -18,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tinydigits/tinydigits/scripts/bench/host"
 )
 
 type sample struct {
@@ -44,21 +45,6 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
 }
 
 func main() {
@@ -116,7 +102,7 @@ func report(results, epochs, full, gotest string) (string, error) {
 	names := map[string]string{"go": "Go (tinydigits)", "cpp": "C++ reference", "python": "PyTorch Python (seed pipeline)"}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Measured %s on %s, %d cores; step3, batch 64, SGD; medians of %d interleaved rounds (Go, C++, Python, at 1 then 2 threads).\n\n",
-		time.Now().Format("2006-01-02"), cpuModel(), runtime.NumCPU(), rounds)
+		time.Now().Format("2006-01-02"), host.CPU(), runtime.NumCPU(), rounds)
 	b.WriteString("| threads | implementation | train img/s | eval img/s | peak RSS (MB) |\n|---|---|---|---|---|\n")
 	for _, t := range []int{1, 2} {
 		for _, impl := range []string{"go", "cpp", "python"} {

@@ -13,7 +13,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"flag"
@@ -27,6 +26,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tinydigits/tinydigits/scripts/bench/host"
 )
 
 const (
@@ -115,7 +116,7 @@ func main() {
 	}
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "Measured %s on %s, %d cores, by `bash scripts/bench.sh --sweep`.\n\n", time.Now().Format("2006-01-02"), cpuModel(), cores)
+	fmt.Fprintf(&b, "Measured %s on %s, %d cores, by `bash scripts/bench.sh --sweep`.\n\n", time.Now().Format("2006-01-02"), host.CPU(), cores)
 	fmt.Fprintf(&b, "One run's training speed by libtorch threads (step3, batch 64, rotation, %d batches; median of %d rounds):\n\n", *batches, *rounds)
 	fmt.Fprintln(&b, "| threads | train img/s | vs 1 thread |")
 	fmt.Fprintln(&b, "|---|---|---|")
@@ -231,21 +232,6 @@ func join(xs []float64) string {
 		parts[i] = fmt.Sprintf("%.1f", x)
 	}
 	return strings.Join(parts, ", ")
-}
-
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
 }
 
 func log(format string, args ...any) { fmt.Fprintf(os.Stderr, "sweepbench: "+format+"\n", args...) }
