@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"slices"
 	"strings"
 
@@ -240,4 +241,50 @@ func MarkUnfinished(dir string) error {
 		return fmt.Errorf("run folder: %w", err)
 	}
 	return nil
+}
+
+// ReadMetrics reads metrics.csv: one row per finished epoch, the
+// evaluation's columns as test or validation (val_) figures alike. It
+// reads the epoch, lr, train and evaluation loss and accuracy; the other
+// columns are left zero.
+func ReadMetrics(dir string) ([]EpochMetrics, error) {
+	path := filepath.Join(dir, MetricsFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) == 0 || lines[0] == "" {
+		return nil, fmt.Errorf("%s: empty", path)
+	}
+	col := map[string]int{}
+	for i, name := range strings.Split(lines[0], ",") {
+		col[strings.Replace(strings.Replace(name, "val_", "test_", 1), "raw_val_", "raw_test_", 1)] = i
+	}
+	for _, name := range []string{"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc"} {
+		if _, ok := col[name]; !ok {
+			return nil, fmt.Errorf("%s: no column %s", path, name)
+		}
+	}
+	var rows []EpochMetrics
+	for n, line := range lines[1:] {
+		f := strings.Split(line, ",")
+		num := func(name string) (float64, error) {
+			i := col[name]
+			if i >= len(f) {
+				return 0, fmt.Errorf("%s line %d: no %s", path, n+2, name)
+			}
+			return strconv.ParseFloat(f[i], 64)
+		}
+		var m EpochMetrics
+		var vals [6]float64
+		for i, name := range []string{"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc"} {
+			if vals[i], err = num(name); err != nil {
+				return nil, fmt.Errorf("%s line %d: %s: %v", path, n+2, name, err)
+			}
+		}
+		m.Epoch, m.LR, m.TrainLoss, m.TrainAcc, m.TestLoss, m.TestAcc = int(vals[0]), vals[1], vals[2], vals[3], vals[4], vals[5]
+		rows = append(rows, m)
+	}
+	return rows, nil
 }

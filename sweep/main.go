@@ -33,6 +33,7 @@ import (
 	"github.com/tinydigits/tinydigits/sweep/grid"
 	"github.com/tinydigits/tinydigits/sweep/pool"
 	"github.com/tinydigits/tinydigits/sweep/report"
+	"github.com/tinydigits/tinydigits/sweep/search"
 	"github.com/tinydigits/tinydigits/sweep/slurm"
 	"github.com/tinydigits/tinydigits/torch"
 	"github.com/tinydigits/tinydigits/train/cli"
@@ -50,10 +51,12 @@ const maxGPUJobs = 12
 type flags struct {
 	fs                     *pflag.FlagSet
 	archs, seeds, file     string
+	search                 string
 	sets, sbatch           []string
 	out, device, reportDir string
 	jobs, threads, task    int
 	slurm, submit, dryRun  bool
+	final                  bool
 }
 
 func newFlags() *flags {
@@ -73,6 +76,8 @@ func newFlags() *flags {
 	fs.BoolVar(&f.slurm, "slurm", false, "write a Slurm job array (one task per run) into <out>/slurm instead of running here")
 	fs.BoolVar(&f.submit, "submit", false, "with -slurm: submit the array with sbatch")
 	fs.StringArrayVar(&f.sbatch, "sbatch", nil, "with -slurm: an sbatch option for the script, e.g. --partition=cpu (repeatable)")
+	fs.StringVar(&f.search, "search", "", "search FILE: find nets within a parameter budget that hold a target, stopping bad candidates early (docs/search.md)")
+	fs.BoolVar(&f.final, "final", false, "with -search: after the search, train its best candidates on fresh validation seeds, then the best of them once on the test set")
 	fs.IntVar(&f.task, "task", 0, "run task N of the Slurm array in the sweep folder given as the argument (the array's script calls this)")
 	fs.SetOutput(io.Discard)
 	return f
@@ -117,7 +122,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if f.fs.NArg() > 0 {
 			return fail(fmt.Errorf("unexpected argument %q", f.fs.Arg(0)))
 		}
+		if _, err := os.Stat(filepath.Join(f.reportDir, search.StateFile)); err == nil {
+			s, err := openSearchFolder(f.reportDir)
+			if err != nil {
+				return fail(err)
+			}
+			return searchReport(s, stdout, stderr)
+		}
 		return writeReport(f.reportDir, stdout, stderr, true)
+	case f.search != "":
+		if f.fs.NArg() > 0 {
+			return fail(fmt.Errorf("unexpected argument %q (see -h)", f.fs.Arg(0)))
+		}
+		if f.archs != "" || f.file != "" || len(f.sets) > 0 || f.seeds != "" {
+			return fail(errors.New("-search takes its nets, settings and seeds from its file, not from -arch, -file, -set or -seeds"))
+		}
+		return runSearch(f, stdout, stderr)
+	case f.final:
+		return fail(errors.New("-final goes with -search"))
 	case f.task > 0:
 		if f.fs.NArg() != 1 {
 			return fail(errors.New("-task N takes the sweep folder as its one argument"))

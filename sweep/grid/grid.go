@@ -58,6 +58,7 @@ var reserved = map[string]string{
 	"resume":      "running the sweep again resumes its unfinished runs",
 	"overwrite":   "the sweep keeps finished runs; remove a run's folder to run it again",
 	"continue":    "running the sweep again continues its runs",
+	"stop-after":  "a search sets it for its rungs",
 	"eval":        "not a training run",
 	"pytorch":     "not a training run",
 	"export-arch": "not a training run",

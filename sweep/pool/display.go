@@ -45,8 +45,6 @@ func NewDisplay(out, log io.Writer, terminal bool, width func() int) *Display {
 }
 
 func (d *Display) start(tasks []*Task, mu *sync.Mutex, opt Options) {
-	d.tasks, d.taskMu, d.began, d.jobs = tasks, mu, time.Now(), opt.Jobs
-	d.done, d.stopped = make(chan struct{}), make(chan struct{})
 	todo := 0
 	for _, t := range tasks {
 		if t.Status == Waiting {
@@ -55,6 +53,14 @@ func (d *Display) start(tasks []*Task, mu *sync.Mutex, opt Options) {
 	}
 	d.line(fmt.Sprintf("sweep: %d runs, %d to run (%d finished before), %d at a time, %s each, device %s",
 		len(tasks), todo, len(tasks)-todo, opt.Jobs, command.Plural(opt.Threads, "thread"), opt.Device), true)
+	d.live(tasks, mu, opt)
+}
+
+// live starts the live view (or the plain overall lines) of tasks, whose
+// fields mu guards.
+func (d *Display) live(tasks []*Task, mu *sync.Mutex, opt Options) {
+	d.tasks, d.taskMu, d.began, d.jobs = tasks, mu, time.Now(), opt.Jobs
+	d.done, d.stopped = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(d.stopped)
 		period := 30 * time.Second
@@ -86,6 +92,10 @@ func (d *Display) stop() {
 	d.mu.Unlock()
 	d.line(d.overall(), true)
 }
+
+// Line writes a line of the caller's own to the log and the output, above
+// the live view.
+func (d *Display) Line(s string) { d.line(s, true) }
 
 // event reports something that happened to a run.
 func (d *Display) event(t *Task, what string) {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,6 +58,7 @@ const (
 	Skipped    Status = "finished before" // finished by an earlier sweep
 	Failed     Status = "failed"
 	Stopped    Status = "stopped"     // interrupted; the next sweep resumes it
+	Paused     Status = "paused"      // stopped at its StopAfter epoch, as asked
 	NotStarted Status = "not started" // the sweep stopped before it
 )
 
@@ -63,6 +66,9 @@ const (
 type Task struct {
 	Run  grid.Run
 	Plan Plan
+	// StopAfter, when positive, stops the run after that many epochs
+	// (train's -stop-after): a rung of a search.
+	StopAfter int
 
 	Status         Status
 	Epoch, Epochs  int // the current epoch (1-based) and the run's epochs
@@ -246,7 +252,11 @@ func (r *taskRun) execute(logFile *os.File) {
 		return
 	}
 	defer events.Close()
-	cmd := exec.Command(r.opt.Command[0], append(r.opt.Command[1:], t.Plan.Args...)...)
+	args := t.Plan.Args
+	if t.StopAfter > 0 {
+		args = append(slices.Clip(args), "-stop-after", strconv.Itoa(t.StopAfter))
+	}
+	cmd := exec.Command(r.opt.Command[0], append(slices.Clone(r.opt.Command[1:]), args...)...)
 	cmd.Env = append(os.Environ(), EventsEnv+"=3")
 	cmd.ExtraFiles = []*os.File{writeEnd}
 	// The log file itself, not a pipe through this process: a run whose
@@ -347,6 +357,8 @@ func (r *taskRun) finish(cmd *exec.Cmd, err error, log string) {
 	switch {
 	case err == nil && runfolder.Finished(r.runDir):
 		t.Status = Done
+	case err == nil && t.StopAfter > 0:
+		t.Status = Paused
 	case err == nil:
 		t.Status, t.Err = Failed, "train exited without finishing the run"
 	case code == command.ExitStopped || r.ctx.Err() != nil:
@@ -365,9 +377,86 @@ func (r *taskRun) finish(cmd *exec.Cmd, err error, log string) {
 		msg = "failed: " + t.Err + " (log: " + log + ")"
 	case Stopped:
 		msg = fmt.Sprintf("stopped at epoch %d/%d batch %d; the next sweep resumes it", t.Epoch, t.Epochs, t.Batch)
+	case Paused:
+		msg = fmt.Sprintf("paused after epoch %d/%d, as asked", t.StopAfter, t.Epochs)
 	}
 	r.mu.Unlock()
 	r.d.event(t, msg)
+}
+
+// Workers run tasks handed to them one at a time as slots free, for a
+// caller that chooses its runs as it goes (a search): at most Jobs at once,
+// each as the pool runs its runs. Finished tasks come out of Done.
+type Workers struct {
+	ctx  context.Context
+	dir  string
+	opt  Options
+	mu   sync.Mutex
+	busy int
+	done chan *Task
+	wg   sync.WaitGroup
+	d    *Display
+	all  []*Task
+}
+
+// StartWorkers starts the live view of an empty pool of opt.Jobs slots
+// for runs in the sweep folder dir.
+func StartWorkers(ctx context.Context, dir string, opt Options) *Workers {
+	w := &Workers{ctx: ctx, dir: dir, opt: opt, done: make(chan *Task, max(1, opt.Jobs)), d: opt.Display}
+	if w.d == nil {
+		w.d = NewDisplay(io.Discard, nil, false, nil)
+	}
+	w.d.live(nil, &w.mu, opt)
+	return w
+}
+
+// Free is the number of slots free.
+func (w *Workers) Free() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.opt.Jobs - w.busy
+}
+
+// Start runs t in a free slot; it comes out of Done when it ends (or is
+// left Waiting, when the context was cancelled first).
+func (w *Workers) Start(t *Task) {
+	w.mu.Lock()
+	w.busy++
+	t.Status = Waiting
+	w.all = append(w.all, t)
+	w.d.tasks = w.all
+	w.mu.Unlock()
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		runTask(w.ctx, w.dir, t, w.opt, &w.mu, w.d)
+		w.mu.Lock()
+		w.busy--
+		w.mu.Unlock()
+		w.done <- t
+	}()
+}
+
+// Done delivers each task as it ends.
+func (w *Workers) Done() <-chan *Task { return w.done }
+
+// Busy is the number of tasks running.
+func (w *Workers) Busy() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.busy
+}
+
+// Lock guards the tasks' fields while the caller reads them.
+func (w *Workers) Lock() func() {
+	w.mu.Lock()
+	return w.mu.Unlock
+}
+
+// Stop ends the live view once every task has ended.
+func (w *Workers) Stop() {
+	w.wg.Wait()
+	w.d.stop()
 }
 
 // WaitForFolder waits while another process holds the run folder runDir

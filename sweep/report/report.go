@@ -271,6 +271,13 @@ func (s *Sweep) ranked() ([]*Config, []Stats) {
 	return cs, sts
 }
 
+// Ranked is the configurations with a finished seed, best first: by the
+// mean of their seeds' last three accuracies.
+func (s *Sweep) Ranked() []*Config {
+	cs, _ := s.ranked()
+	return cs
+}
+
 // Markdown writes SWEEP.md's text: the configurations ranked by the mean
 // of their last three accuracies, then each configuration's seeds.
 func (s *Sweep) Markdown(w io.Writer) {
@@ -327,12 +334,12 @@ func (s *Sweep) Markdown(w io.Writer) {
 	}
 	for _, c := range s.Configs {
 		fmt.Fprintf(w, "\n## %s\n\n", c.Name)
-		c.seedTable(w)
+		c.SeedTable(w)
 	}
 }
 
-// seedTable writes one configuration's per-seed table.
-func (c *Config) seedTable(w io.Writer) {
+// SeedTable writes one configuration's per-seed table.
+func (c *Config) SeedTable(w io.Writer) {
 	st, ok := c.Stats()
 	if ok {
 		threads := fmt.Sprintf("%d threads", st.Threads)

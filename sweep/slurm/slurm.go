@@ -169,6 +169,95 @@ func Submit(script string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
+// Stage copies the sweep program (and, when data is true, the bundled
+// MNIST files or those of $TINYDIGITS_DATA) into dir/slurm, on the shared
+// file system, for jobs that run them on any node; it returns the copied
+// program and the data folder ("" without data).
+func Stage(dir, program string, data bool, copyData func(to string) error) (prog, dataDir string, err error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", "", err
+	}
+	sd := filepath.Join(abs, Folder)
+	if err := os.MkdirAll(sd, 0o755); err != nil {
+		return "", "", err
+	}
+	prog = filepath.Join(sd, Program)
+	if err := copyExecutable(program, prog); err != nil {
+		return "", "", fmt.Errorf("copy the sweep program: %w", err)
+	}
+	if data {
+		dataDir = filepath.Join(sd, DataFolder)
+		if err := copyData(dataDir); err != nil {
+			return "", "", err
+		}
+	}
+	return prog, dataDir, nil
+}
+
+// SubmitJob writes a one-task batch script that runs command (its words
+// quoted for the shell) and submits it with sbatch; it returns the job's
+// id. Its output goes to dir/slurm/NAME.out.
+func SubmitJob(dir, name string, opt Options, command []string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	sd := filepath.Join(abs, Folder)
+	var s strings.Builder
+	fmt.Fprintf(&s, "#!/bin/bash\n")
+	fmt.Fprintf(&s, "#SBATCH --job-name=%s\n", shellWord(opt.Name))
+	fmt.Fprintf(&s, "#SBATCH --ntasks=1\n")
+	fmt.Fprintf(&s, "#SBATCH --cpus-per-task=%d\n", opt.Threads)
+	if opt.MemMB > 0 {
+		fmt.Fprintf(&s, "#SBATCH --mem=%dM\n", opt.MemMB)
+	}
+	if strings.HasPrefix(opt.Device, "cuda") {
+		fmt.Fprintf(&s, "#SBATCH --gres=gpu:1\n")
+	}
+	fmt.Fprintf(&s, "#SBATCH --output=%s\n", filepath.Join(sd, name+".out"))
+	for _, e := range opt.Extra {
+		fmt.Fprintf(&s, "#SBATCH %s\n", e)
+	}
+	words := make([]string, len(command))
+	for i, w := range command {
+		words[i] = shellQuote(w)
+	}
+	fmt.Fprintf(&s, "exec %s\n", strings.Join(words, " "))
+	script := filepath.Join(sd, name+".sbatch")
+	if err := atomicfile.Write(script, []byte(s.String())); err != nil {
+		return "", err
+	}
+	if _, err := exec.LookPath("sbatch"); err != nil {
+		return "", errors.New("sbatch is not on PATH: run the search on a Slurm login node")
+	}
+	out, err := exec.Command("sbatch", "--parsable", script).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("sbatch: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	id, _, _ := strings.Cut(strings.TrimSpace(string(out)), ";")
+	return id, nil
+}
+
+// Running reports whether job id is still queued or running.
+func Running(id string) (bool, error) {
+	out, err := exec.Command("squeue", "-h", "-j", id, "-o", "%i").CombinedOutput()
+	text := strings.TrimSpace(string(out))
+	switch {
+	case err == nil:
+		return text != "", nil
+	case strings.Contains(text, "Invalid job id"):
+		return false, nil // finished and forgotten
+	}
+	return false, fmt.Errorf("squeue: %v: %s", err, text)
+}
+
+// Cancel asks Slurm to stop job id: SIGTERM, which a run takes as Ctrl-C
+// (a checkpoint at the batch boundary).
+func Cancel(id string) error {
+	return exec.Command("scancel", id).Run()
+}
+
 // copyExecutable copies the program to dst (0755), so that the array runs
 // the program that wrote it even after `go run` removed its own copy.
 func copyExecutable(src, dst string) error {

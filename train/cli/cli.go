@@ -105,6 +105,7 @@ func newOptions(c *engine.Config, evalPath *string) *options {
 	g.BoolVar(&c.Continue, "continue", c.Continue, "start again safely: a finished run in the run folder is reported and kept, an unfinished one resumed, and only a new folder trains (-overwrite still starts over)")
 
 	g = group("Resume, evaluate, export")
+	g.IntVar(&c.StopAfter, "stop-after", c.StopAfter, "stop after this many epochs with the checkpoint, the schedule still the recipe's, for -resume to carry on exactly (0: run to the end)")
 	g.StringVar(&c.Resume, "resume", c.Resume, "continue the run in this folder from its last finished epoch (-epochs N extends it, except a OneCycle run, whose schedule spans its epochs)")
 	g.StringVar(evalPath, "eval", *evalPath, "evaluate a saved model.pt (or checkpoint.pt) on the test set instead of training")
 	g.BoolVar(&o.pytorch, "pytorch", false, "print the arch as PyTorch Python code (to load model.pt with torch) and exit")

@@ -41,6 +41,7 @@ func TestNumericFlagEdges(t *testing.T) {
 		"threads":         nil,
 		"log-interval":    {"huge"},
 		"target":          nil,
+		"stop-after":      {"0", "huge"}, // 0 = to the end; beyond the epochs runs to the end
 	}
 	c := helpConfig()
 	fs := newOptions(&c, new(string)).fs

@@ -61,6 +61,12 @@ type Config struct {
 	Resume string
 	// Overwrite replaces an earlier run in Out instead of refusing.
 	Overwrite bool
+	// StopAfter, when positive and below the recipe's epochs, stops the run
+	// after that many epochs with its checkpoint, as a signal would, but on
+	// purpose: the run's schedule stays the recipe's, and -resume carries it
+	// on exactly (a search's rungs). Run then returns with no error and no
+	// summary.json.
+	StopAfter int
 	// Continue makes a run of Out safe to start again: a finished run there
 	// is reported and kept, an unfinished one is resumed as it started, and
 	// only an empty folder trains afresh (Overwrite still starts over).
@@ -190,6 +196,8 @@ func (c *Config) Validate() (models.Arch, error) {
 		return arch, inputErr("-threads must be in [1, %d], got %d", MaxThreads, c.Threads)
 	case c.Workers < 1 || c.Workers > MaxWorkers:
 		return arch, inputErr("-workers must be in [1, %d], got %d", MaxWorkers, c.Workers)
+	case c.StopAfter < 0:
+		return arch, inputErr("-stop-after must not be negative, got %d", c.StopAfter)
 	case c.LogInterval < 1:
 		return arch, inputErr("-log-interval must be at least 1, got %d", c.LogInterval)
 	case c.Out == "" && !c.DryRun:

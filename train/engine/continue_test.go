@@ -253,3 +253,39 @@ func TestOneCycleSingleRisingStepRefused(t *testing.T) {
 		t.Errorf("tiny on 128 images, 2 epochs: %v", err)
 	}
 }
+
+// A run stopped on purpose at each rung (-stop-after 1, then 2) and
+// resumed to its end ends exactly as the run that never stopped: the
+// schedule is the recipe's throughout.
+func TestStopAfterRungs(t *testing.T) {
+	whole := shortConfig(t)
+	whole.Epochs = 4
+	want, err := Run(context.Background(), whole, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := shortConfig(t)
+	c.Epochs, c.StopAfter = 4, 1
+	var out bytes.Buffer
+	res, err := Run(context.Background(), c, &out)
+	if err != nil || len(res.Epochs) != 1 || runfolder.Finished(c.Out) || !strings.Contains(out.String(), "stopped after epoch 1 of 4 as asked (-stop-after 1); resume with: go run ./train -resume "+c.Out) {
+		t.Fatalf("-stop-after 1: %v, %d epochs\n%s", err, len(res.Epochs), out.String())
+	}
+	for _, stop := range []int{3, 0} {
+		r := shortConfig(t)
+		r.Resume, r.StopAfter, r.Overridden = c.Out, stop, map[string]bool{"stop-after": true}
+		if res, err = Run(context.Background(), r, &bytes.Buffer{}); err != nil {
+			t.Fatalf("resume to %d: %v", stop, err)
+		}
+		if stop > 0 && (len(res.Epochs) != stop || runfolder.Finished(c.Out)) {
+			t.Fatalf("resumed with -stop-after %d: %d epochs, finished %v", stop, len(res.Epochs), runfolder.Finished(c.Out))
+		}
+	}
+	if !runfolder.Finished(c.Out) {
+		t.Fatal("the last resume did not finish the run")
+	}
+	sameRun(t, want, res, whole.Out, c.Out)
+	if len(res.ResumedAt) != 2 || res.ResumedAt[0] != 1 || res.ResumedAt[1] != 3 {
+		t.Errorf("resumed after %v, want [1 3]", res.ResumedAt)
+	}
+}

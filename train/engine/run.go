@@ -45,7 +45,7 @@ func (e *Interrupted) Error() string {
 	case 1:
 		saved = fmt.Sprintf("epoch 1 is saved in %s", e.Folder)
 	}
-	return fmt.Sprintf("%s; %s; resume with: go run ./train -resume %s", when, saved, e.Folder)
+	return fmt.Sprintf("%s; %s; %s", when, saved, resumeHint(e.Folder))
 }
 
 // Run trains cfg's arch (or resumes cfg.Resume) and writes the run folder,
@@ -118,8 +118,25 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*runfolder.Result, err
 	if err := r.epochs(ctx); err != nil || cfg.DryRun {
 		return r.res, err
 	}
+	if r.stopsAt() > 0 {
+		r.pictures()
+		fmt.Fprintf(r.out, "stopped after epoch %d of %d as asked (-stop-after %d); %s\n", len(r.res.Epochs), cfg.Epochs, r.stopsAt(), resumeHint(cfg.Out))
+		return r.res, nil
+	}
 	return r.res, r.finish()
 }
+
+// stopsAt is the epoch the run stops after on purpose (-stop-after), or 0
+// when it runs to the end.
+func (r *run) stopsAt() int {
+	if r.cfg.StopAfter > 0 && r.cfg.StopAfter < r.cfg.Epochs {
+		return r.cfg.StopAfter
+	}
+	return 0
+}
+
+// resumeHint is the command that carries a stopped run on.
+func resumeHint(dir string) string { return "resume with: go run ./train -resume " + dir }
 
 // lockFolder holds the folder the run writes: Out, or the folder of
 // -resume.
@@ -193,7 +210,11 @@ func (r *run) pictures() {
 // epoch whose evaluation it came in (except the last, which finishes).
 func (r *run) epochs(ctx context.Context) error {
 	cfg := r.cfg
-	for epoch := r.first; epoch < cfg.Epochs; epoch++ {
+	last := cfg.Epochs
+	if r.stopsAt() > 0 {
+		last = r.stopsAt()
+	}
+	for epoch := r.first; epoch < last; epoch++ {
 		m, err := r.epoch(ctx, epoch)
 		if err != nil {
 			return err
@@ -211,7 +232,7 @@ func (r *run) epochs(ctx context.Context) error {
 		if cfg.Events != nil {
 			cfg.Events(Event{Epoch: epoch + 1, Epochs: cfg.Epochs, Batch: r.trainLoader.NumBatches(), Batches: r.trainLoader.NumBatches(), Metrics: m})
 		}
-		if ctx.Err() != nil && epoch+1 < cfg.Epochs {
+		if ctx.Err() != nil && epoch+1 < last {
 			r.pictures()
 			return &Interrupted{Epoch: epoch + 1, Folder: cfg.Out, Checkpoint: true}
 		}
