@@ -186,7 +186,7 @@ func (d *Display) overall() string {
 		switch t.Status {
 		case Skipped:
 			continue
-		case Done:
+		case Done, Paused:
 			finished++
 		case Failed:
 			failed++

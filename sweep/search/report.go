@@ -113,7 +113,7 @@ func (s *Search) Markdown(w io.Writer) error {
 // reached.
 func (s *Search) candidateTable(w io.Writer) {
 	fmt.Fprintf(w, "\n## Candidates by the rung they reached\n\n")
-	fmt.Fprintf(w, "| candidate | params | reached | %s | what varies |\n|---|---|---|---|---|\n", s.rungHeader())
+	fmt.Fprintf(w, "| candidate | params | reached | %s | what varies |\n|---|---|---|%s---|\n", s.rungHeader(), strings.Repeat("---|", len(s.rungs)))
 	for _, c := range append(s.Best(), s.failedOrWaiting()...) {
 		reached := "—"
 		if c.Reached >= 0 {

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tinydigits/tinydigits/models"
+	"github.com/tinydigits/tinydigits/runfolder"
+	"github.com/tinydigits/tinydigits/sweep/search"
+)
+
+// searchFile writes a small real search around tiny (3 epochs on 1,000
+// images, 500 held out): 3 candidates on 2 seeds, one rung at epoch 1.
+func searchFile(t *testing.T, extra string) string {
+	t.Helper()
+	dir := t.TempDir()
+	base, _ := models.Lookup("tiny")
+	base.Recipe.Epochs = 3
+	os.WriteFile(filepath.Join(dir, "tiny3.json"), base.MarshalFile(), 0o644)
+	file := filepath.Join(dir, "small.json")
+	os.WriteFile(file, []byte(`{"base": "tiny3.json", "seeds": "1-2", "candidates": 3, "rungs": [1], "eta": 2, "holdout": 500,
+		"set": {"subset": 1000, "test-batch-size": 500}, "recipe": {"lr": [0.02, 0.05, 0.1]}`+extra+`}`), 0o644)
+	return file
+}
+
+// A real search: it trains, stops runs at the rung, promotes, reports; a
+// promoted run ends exactly as the same run trained without a stop; the
+// same command again finds nothing left to do and keeps its decisions.
+func TestSearch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a small search")
+	}
+	file := searchFile(t, "")
+	out := filepath.Join(t.TempDir(), "search")
+	stdout, stderr, code := runSweep(t, nil, "-search", file, "-out", out, "-jobs", "2", "-threads", "1")
+	if code != 0 {
+		t.Fatalf("search: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, f := range []string{search.MarkdownFile, search.CSVFile, search.FrontierPNG, search.RungsPNG, search.StateFile} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	md := readFile(filepath.Join(out, search.MarkdownFile))
+	if !strings.Contains(md, "Drawn ") || !strings.Contains(md, "3 candidates trained") || !strings.Contains(md, "## Survivors") {
+		t.Errorf("SEARCH.md:\n%s", md)
+	}
+	var st search.State
+	json.Unmarshal([]byte(readFile(filepath.Join(out, search.StateFile))), &st)
+	var top []*search.Candidate
+	for _, c := range st.Candidates {
+		if c.Reached == 1 {
+			top = append(top, c)
+		}
+	}
+	if len(top) == 0 {
+		t.Fatalf("no candidate reached the end:\n%s", md)
+	}
+	// The survivor's runs were stopped after epoch 1 and resumed: the
+	// same run trained straight through gives the same metrics.
+	c := top[0]
+	for _, seed := range []string{"1", "2"} {
+		runDir := filepath.Join(out, c.ID, "seed"+seed)
+		straight := filepath.Join(t.TempDir(), "straight")
+		cmd := exec.Command(sweepBin(t), "train", "-arch", filepath.Join(out, search.CandidatesDir, c.ID+".json"), "-holdout", "500",
+			"-subset", "1000", "-test-batch-size", "500", "-seed", seed, "-threads", "1", "-quiet", "-out", straight)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("straight run: %v\n%s", err, b)
+		}
+		a, err1 := runfolder.ReadMetrics(runDir)
+		b, err2 := runfolder.ReadMetrics(straight)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if !slices.Equal(losses(a), losses(b)) {
+			t.Errorf("%s seed %s: stopped and resumed %v, straight %v", c.ID, seed, losses(a), losses(b))
+		}
+		res, err := runfolder.ReadResult(runDir)
+		if err != nil || len(res.ResumedAt) != 1 || res.ResumedAt[0] != 1 {
+			t.Errorf("%s seed %s: %v, resumed after %v", c.ID, seed, err, res.ResumedAt)
+		}
+	}
+	// Again: nothing left to do, the same decisions.
+	stdout, stderr, code = runSweep(t, nil, "-search", file, "-out", out, "-jobs", "2", "-threads", "1")
+	var again search.State
+	json.Unmarshal([]byte(readFile(filepath.Join(out, search.StateFile))), &again)
+	if code != 0 || len(again.Decisions) != len(st.Decisions) || strings.Contains(stdout, "started") {
+		t.Errorf("the search again: exit %d, %d decisions (was %d)\n%s%s", code, len(again.Decisions), len(st.Decisions), stdout, stderr)
+	}
+	// -report on the folder writes the same report.
+	if stdout, stderr, code := runSweep(t, nil, "-report", out); code != 0 || !strings.Contains(stdout, "# Search search") {
+		t.Errorf("-report: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// losses are each epoch's train and validation losses.
+func losses(rows []runfolder.EpochMetrics) []float64 {
+	var out []float64
+	for _, m := range rows {
+		out = append(out, m.TrainLoss, m.TestLoss)
+	}
+	return out
+}
+
+// A search file with something wrong, or a folder of another search, is
+// refused in one line, exit 2, before anything trains.
+func TestSearchRefuses(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ extra, want string }{
+		{`, "budget": -1`, "budget must not be negative"},
+		{`, "layers": {"99.out": [3]}`, `"99.out" is not INDEX.OPTION`},
+		{`, "layers": {"1.kernal": [3]}`, `unknown option "kernal"`},
+		{`, "optional": [0]`, "optional: layer 0"},
+		{`, "score": "best"`, `score must be "val_acc" or "val_loss"`},
+		{`, "set": {"seed": 3}`, "-set seed: not a sweep setting"},
+		{`, "set": {"holdout": 3}`, "holdout is the search's own"},
+	} {
+		_, errOut, code := runSweep(t, nil, "-search", searchFile(t, tc.extra), "-out", filepath.Join(dir, "s"), "-dry-run")
+		if msg := strings.TrimSpace(errOut); code != 2 || !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+			t.Errorf("%s: exit %d, %q; want exit 2 and one line with %q", tc.extra, code, msg, tc.want)
+		}
+	}
+	// The dry run lists the first draws with their parameters.
+	stdout, stderr, code := runSweep(t, nil, "-search", searchFile(t, `, "budget": 3000`), "-out", filepath.Join(dir, "s"), "-dry-run")
+	if code != 0 || !strings.Contains(stdout, "draw 1: 3897 parameters, over the budget: lr=") {
+		t.Errorf("dry run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "s")); !os.IsNotExist(err) {
+		t.Errorf("a dry run made the folder: %v", err)
+	}
+}
