@@ -19,8 +19,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/tinydigits/tinydigits/internal/atomicfile"
