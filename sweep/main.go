@@ -123,7 +123,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return fail(fmt.Errorf("unexpected argument %q", f.fs.Arg(0)))
 		}
 		if _, err := os.Stat(filepath.Join(f.reportDir, search.StateFile)); err == nil {
-			s, err := openSearchFolder(f.reportDir)
+			s, err := search.OpenFolder(f.reportDir)
 			if err != nil {
 				return fail(err)
 			}
@@ -240,13 +240,8 @@ func runHere(p *sweepPlan, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	quit := make(chan struct{})
-	defer command.OnInterrupt(func() {
-		fmt.Fprintln(stderr, "\nsweep: stopping every run after its batch (Ctrl-C again to quit them at once)")
-		cancel()
-	}, func() { close(quit) })()
+	ctx, quit, stop := interruptible(stderr)
+	defer stop()
 	display := pool.NewDisplay(stdout, logFile, command.IsTerminal(stdout), func() int { return terminalWidth(stdout) })
 	outcome, err := pool.Run(ctx, p.dir, p.runs, pool.Options{
 		Jobs: p.jobs, Threads: p.threads, Device: p.device,
@@ -556,4 +551,17 @@ func writeReport(dir string, stdout, stderr io.Writer, show bool) int {
 	}
 	fmt.Fprintf(stdout, "\nwrote %s in %s\n", strings.Join(files, ", "), dir)
 	return command.ExitOK
+}
+
+// interruptible is the context of a sweep's runs: Ctrl-C cancels it (every
+// run stops after its batch) and a second Ctrl-C closes quit (the runs quit
+// at once). stop ends the watch.
+func interruptible(stderr io.Writer) (ctx context.Context, quit chan struct{}, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	quit = make(chan struct{})
+	end := command.OnInterrupt(func() {
+		fmt.Fprintln(stderr, "\nsweep: stopping every run after its batch (Ctrl-C again to quit them at once)")
+		cancel()
+	}, func() { close(quit) })
+	return ctx, quit, func() { end(); cancel() }
 }

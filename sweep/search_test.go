@@ -134,3 +134,51 @@ func TestSearchRefuses(t *testing.T) {
 		t.Errorf("a dry run made the folder: %v", err)
 	}
 }
+
+// The search on a real one-node Slurm cluster: every run segment is a job
+// submitted by the search, and with one job at a time the decisions, the
+// scores and the survivors' runs are those of the same search on the pool
+// with one slot.
+func TestSlurmSearch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Slurm cluster and trains a small search twice")
+	}
+	env := startCluster(t)
+	file := searchFile(t, "")
+	onSlurm := filepath.Join(t.TempDir(), "slurm")
+	stdout, stderr, code := runSweep(t, env, "-search", file, "-out", onSlurm, "-slurm", "-jobs", "1", "-threads", "1")
+	if code != 0 || !strings.Contains(stdout, "submitted") {
+		t.Fatalf("-search -slurm: exit %d\n%s%s", code, stdout, stderr)
+	}
+	local := filepath.Join(t.TempDir(), "local")
+	if stdout, stderr, code := runSweep(t, nil, "-search", file, "-out", local, "-jobs", "1", "-threads", "1"); code != 0 {
+		t.Fatalf("search on the pool: exit %d\n%s%s", code, stdout, stderr)
+	}
+	var a, b search.State
+	if err := json.Unmarshal([]byte(readFile(filepath.Join(onSlurm, search.StateFile))), &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(readFile(filepath.Join(local, search.StateFile))), &b); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Decisions) == 0 || !slices.Equal(a.Decisions, b.Decisions) {
+		t.Errorf("decisions on Slurm %+v, on the pool %+v", a.Decisions, b.Decisions)
+	}
+	for _, c := range b.Candidates {
+		if c.Reached != 1 {
+			continue
+		}
+		for _, seed := range []string{"seed1", "seed2"} {
+			x, err1 := runfolder.ReadMetrics(filepath.Join(onSlurm, c.ID, seed))
+			y, err2 := runfolder.ReadMetrics(filepath.Join(local, c.ID, seed))
+			if err1 != nil || err2 != nil || !slices.Equal(losses(x), losses(y)) {
+				t.Errorf("%s %s: on Slurm %v (%v), on the pool %v (%v)", c.ID, seed, losses(x), err1, losses(y), err2)
+			}
+		}
+	}
+	// Again: the search is finished, nothing is submitted.
+	stdout, stderr, code = runSweep(t, env, "-search", file, "-out", onSlurm, "-slurm", "-jobs", "1", "-threads", "1")
+	if code != 0 || strings.Contains(stdout, "submitted") {
+		t.Errorf("the search again: exit %d\n%s%s", code, stdout, stderr)
+	}
+}

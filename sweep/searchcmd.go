@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,13 +65,8 @@ func runSearch(f *flags, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	defer logFile.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	quit := make(chan struct{})
-	defer command.OnInterrupt(func() {
-		fmt.Fprintln(stderr, "\nsweep: stopping every run after its batch (Ctrl-C again to quit them at once)")
-		cancel()
-	}, func() { close(quit) })()
+	ctx, quit, stop := interruptible(stderr)
+	defer stop()
 	display := pool.NewDisplay(stdout, logFile, command.IsTerminal(stdout), func() int { return terminalWidth(stdout) })
 	display.Line(fmt.Sprintf("search %s: %d candidates around %s, seeds %s, rungs at epochs %v, %d at a time, %s each, device %s",
 		dir, spec.Candidates, spec.BaseArch().Name, spec.Seeds, s.Rungs(), jobs, command.Plural(threads, "thread"), device))
@@ -147,31 +141,6 @@ func searchReport(s *search.Search, stdout, stderr io.Writer) int {
 	data, _ := os.ReadFile(filepath.Join(s.Dir, search.MarkdownFile))
 	fmt.Fprintf(stdout, "\n%s\nwrote %s in %s\n", data, strings.Join(files, ", "), s.Dir)
 	return command.ExitOK
-}
-
-// openSearchFolder opens the search a folder holds, from its own state
-// (for -report and -final on a search folder).
-func openSearchFolder(dir string) (*search.Search, error) {
-	data, err := os.ReadFile(filepath.Join(dir, search.StateFile))
-	if err != nil {
-		return nil, err
-	}
-	var st struct {
-		Spec json.RawMessage `json:"spec"`
-	}
-	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, search.StateFile), err)
-	}
-	file := filepath.Join(os.TempDir(), fmt.Sprintf("tinydigits-search-%d.json", os.Getpid()))
-	if err := os.WriteFile(file, st.Spec, 0o644); err != nil {
-		return nil, err
-	}
-	defer os.Remove(file)
-	spec, err := search.ReadSpec(file)
-	if err != nil {
-		return nil, err
-	}
-	return search.Open(spec, dir)
 }
 
 // runFinal is the search's last step: its best candidates trained to the

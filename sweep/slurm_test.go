@@ -25,26 +25,7 @@ func TestSlurmArray(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Slurm cluster and trains 8 short runs")
 	}
-	sweepBin(t) // built before the cluster starts
-	cluster := t.TempDir()
-	start := exec.Command("bash", filepath.Join("..", "scripts", "slurm-cluster.sh"), "start", cluster)
-	start.Env = append(os.Environ(), fmt.Sprintf("SLURM_CLUSTER_PORT=%d", 20000+2*rand.IntN(4000)))
-	var errOut bytes.Buffer
-	start.Stderr = &errOut
-	out, err := start.Output()
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee) && ee.ExitCode() == 3:
-		t.Skipf("no Slurm cluster here: %s", strings.TrimSpace(errOut.String()))
-	case err != nil:
-		t.Fatalf("slurm-cluster.sh start: %v\n%s%s", err, out, errOut.String())
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("bash", filepath.Join("..", "scripts", "slurm-cluster.sh"), "stop", cluster).CombinedOutput(); err != nil {
-			t.Errorf("slurm-cluster.sh stop: %v\n%s", err, out)
-		}
-	})
-	env := []string{"SLURM_CONF=" + filepath.Join(cluster, "slurm.conf")}
+	env := startCluster(t)
 
 	args := []string{"-arch", "tiny", "-seeds", "1-4", "-set", "subset=1000", "-set", "epochs=1", "-set", "test-batch-size=1000", "-threads", "1"}
 	sw := filepath.Join(t.TempDir(), "array")
@@ -108,4 +89,31 @@ func TestSlurmArray(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "is finished") {
 		t.Errorf("-task 2 again: exit %d\n%s%s", code, stdout, stderr)
 	}
+}
+
+// startCluster starts the one-node Slurm cluster of scripts/slurm-cluster.sh
+// for the test, stopped when it ends, and returns the environment that
+// reaches it; it skips the test, saying why, where no cluster can start.
+func startCluster(t *testing.T) []string {
+	t.Helper()
+	sweepBin(t) // built before the cluster starts
+	cluster := t.TempDir()
+	start := exec.Command("bash", filepath.Join("..", "scripts", "slurm-cluster.sh"), "start", cluster)
+	start.Env = append(os.Environ(), fmt.Sprintf("SLURM_CLUSTER_PORT=%d", 20000+2*rand.IntN(4000)))
+	var errOut bytes.Buffer
+	start.Stderr = &errOut
+	out, err := start.Output()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee) && ee.ExitCode() == 3:
+		t.Skipf("no Slurm cluster here: %s", strings.TrimSpace(errOut.String()))
+	case err != nil:
+		t.Fatalf("slurm-cluster.sh start: %v\n%s%s", err, out, errOut.String())
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("bash", filepath.Join("..", "scripts", "slurm-cluster.sh"), "stop", cluster).CombinedOutput(); err != nil {
+			t.Errorf("slurm-cluster.sh stop: %v\n%s", err, out)
+		}
+	})
+	return []string{"SLURM_CONF=" + filepath.Join(cluster, "slurm.conf")}
 }

@@ -8,8 +8,19 @@ import (
 	"strconv"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg/vgimg"
 )
+
+// New is a plot with its title, its axes' labels and a grid.
+func New(title, x, y string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = x
+	p.Y.Label.Text = y
+	p.Add(plotter.NewGrid())
+	return p
+}
 
 // EpochTicks marks epochs 1…n on an axis, labelling at most about labels
 // of them (every one up to that many).

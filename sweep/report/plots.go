@@ -90,13 +90,9 @@ func accuracyRange(cs []*Config, sts []Stats) (lo, hi float64, maxEpochs int) {
 // accuracyPanel is one configuration's panel: each seed's accuracy per
 // epoch as a thin line, their mean, the target dashed.
 func accuracyPanel(c *Config, st Stats, maxEpochs int) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s (%s params)", c.Name, models.Thousands(st.Params))
+	p := plotfile.New(fmt.Sprintf("%s (%s params)", c.Name, models.Thousands(st.Params)), "epoch", st.EvaluatedOn+" accuracy (%)")
 	p.Title.TextStyle.Font.Size = vg.Points(9)
-	p.X.Label.Text = "epoch"
-	p.Y.Label.Text = st.EvaluatedOn + " accuracy (%)"
 	p.X.Tick.Marker = plotfile.EpochTicks(maxEpochs, 10)
-	p.Add(plotter.NewGrid())
 	for _, r := range c.Finished {
 		xy := make(plotter.XYs, len(r.Epochs))
 		for j, m := range r.Epochs {
@@ -156,11 +152,7 @@ func meanCurve(c *Config) plotter.XYs {
 // own mean as a grey dot, and the target.
 func (s *Sweep) paramsPlot(path string) error {
 	cs, sts := s.ranked()
-	p := plot.New()
-	p.Title.Text = "Last three epochs' accuracy against parameters"
-	p.X.Label.Text = "parameters"
-	p.Y.Label.Text = strings.Join(evaluationSets(sts), " or ") + " accuracy (%), last 3 epochs"
-	p.Add(plotter.NewGrid())
+	p := plotfile.New("Last three epochs' accuracy against parameters", "parameters", strings.Join(evaluationSets(sts), " or ")+" accuracy (%), last 3 epochs")
 	var means plotter.XYs
 	var errs plotter.YErrors
 	var dots plotter.XYs

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -303,11 +302,7 @@ func rungColor(k int) color.Color { return rungColors[min(k, len(rungColors)-1)]
 // frontier draws each candidate's mean validation accuracy at the rung it
 // reached against its parameters, by rung, with the budget and the target.
 func (s *Search) frontier() (*vgimg.Canvas, error) {
-	p := plot.New()
-	p.Title.Text = "Candidates: validation accuracy at the rung reached"
-	p.X.Label.Text = "parameters"
-	p.Y.Label.Text = "mean validation accuracy (%)"
-	p.Add(plotter.NewGrid())
+	p := plotfile.New("Candidates: validation accuracy at the rung reached", "parameters", "mean validation accuracy (%)")
 	lo, hi, maxP := 100.0, 0.0, 0.0
 	for k := range s.rungs {
 		var xy plotter.XYs
@@ -358,11 +353,7 @@ func (s *Search) frontier() (*vgimg.Canvas, error) {
 // rungPlot draws each candidate's mean validation accuracy at each rung it
 // reached: promoted candidates in colour, the others grey.
 func (s *Search) rungPlot() (*vgimg.Canvas, error) {
-	p := plot.New()
-	p.Title.Text = "Candidates by rung (promoted in colour)"
-	p.X.Label.Text = "epoch"
-	p.Y.Label.Text = "mean validation accuracy (%)"
-	p.Add(plotter.NewGrid())
+	p := plotfile.New("Candidates by rung (promoted in colour)", "epoch", "mean validation accuracy (%)")
 	top := s.rungs[len(s.rungs)-1]
 	p.X.Tick.Marker = plotfile.EpochTicks(top, 15)
 	lo, hi := 100.0, 0.0

@@ -68,6 +68,31 @@ type Search struct {
 	done    map[string]int
 }
 
+// OpenFolder opens the search a folder holds, from its own state (for a
+// report or the final step on a search folder).
+func OpenFolder(dir string) (*Search, error) {
+	data, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if err != nil {
+		return nil, err
+	}
+	var st struct {
+		Spec json.RawMessage `json:"spec"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, StateFile), err)
+	}
+	file := filepath.Join(os.TempDir(), fmt.Sprintf("tinydigits-search-%d.json", os.Getpid()))
+	if err := os.WriteFile(file, st.Spec, 0o644); err != nil {
+		return nil, err
+	}
+	defer os.Remove(file)
+	spec, err := ReadSpec(file)
+	if err != nil {
+		return nil, err
+	}
+	return Open(spec, dir)
+}
+
 // Segment is one run of a candidate, from where it stands to a rung.
 type Segment struct {
 	Candidate *Candidate

@@ -101,14 +101,7 @@ func Write(dir string, runs []grid.Run, opt Options) (string, error) {
 	fmt.Fprintf(&s, "# into %s (written by go run ./sweep -slurm; submit with sbatch).\n", abs)
 	fmt.Fprintf(&s, "#SBATCH --job-name=%s\n", shellWord(opt.Name))
 	fmt.Fprintf(&s, "#SBATCH --array=%s\n", array)
-	fmt.Fprintf(&s, "#SBATCH --ntasks=1\n")
-	fmt.Fprintf(&s, "#SBATCH --cpus-per-task=%d\n", opt.Threads)
-	if opt.MemMB > 0 {
-		fmt.Fprintf(&s, "#SBATCH --mem=%dM\n", opt.MemMB)
-	}
-	if strings.HasPrefix(opt.Device, "cuda") {
-		fmt.Fprintf(&s, "#SBATCH --gres=gpu:1\n")
-	}
+	writeResources(&s, opt)
 	fmt.Fprintf(&s, "#SBATCH --output=%s/%%A_%%a.out\n", sd)
 	for _, e := range opt.Extra {
 		fmt.Fprintf(&s, "#SBATCH %s\n", e)
@@ -207,14 +200,7 @@ func SubmitJob(dir, name string, opt Options, command []string) (string, error) 
 	var s strings.Builder
 	fmt.Fprintf(&s, "#!/bin/bash\n")
 	fmt.Fprintf(&s, "#SBATCH --job-name=%s\n", shellWord(opt.Name))
-	fmt.Fprintf(&s, "#SBATCH --ntasks=1\n")
-	fmt.Fprintf(&s, "#SBATCH --cpus-per-task=%d\n", opt.Threads)
-	if opt.MemMB > 0 {
-		fmt.Fprintf(&s, "#SBATCH --mem=%dM\n", opt.MemMB)
-	}
-	if strings.HasPrefix(opt.Device, "cuda") {
-		fmt.Fprintf(&s, "#SBATCH --gres=gpu:1\n")
-	}
+	writeResources(&s, opt)
 	fmt.Fprintf(&s, "#SBATCH --output=%s\n", filepath.Join(sd, name+".out"))
 	for _, e := range opt.Extra {
 		fmt.Fprintf(&s, "#SBATCH %s\n", e)
@@ -285,3 +271,16 @@ func shellWord(s string) string {
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// writeResources writes a job's #SBATCH lines for what one task needs: one
+// task, its threads as CPUs, its memory estimate, a GPU for CUDA.
+func writeResources(s *strings.Builder, opt Options) {
+	fmt.Fprintf(s, "#SBATCH --ntasks=1\n")
+	fmt.Fprintf(s, "#SBATCH --cpus-per-task=%d\n", opt.Threads)
+	if opt.MemMB > 0 {
+		fmt.Fprintf(s, "#SBATCH --mem=%dM\n", opt.MemMB)
+	}
+	if strings.HasPrefix(opt.Device, "cuda") {
+		fmt.Fprintf(s, "#SBATCH --gres=gpu:1\n")
+	}
+}
