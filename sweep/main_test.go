@@ -358,12 +358,16 @@ func TestTwoSweepsPinApart(t *testing.T) {
 		t.Skip("one CPU")
 	}
 	bin := sweepBin(t)
+	// The two sweeps share a claims folder of their own, apart from any
+	// other sweep on this machine, whose runs may hold cores meanwhile.
+	claims := "TMPDIR=" + t.TempDir()
 	var dirs [2]string
 	var cmds [2]*exec.Cmd
 	for i := range cmds {
 		dirs[i] = filepath.Join(t.TempDir(), fmt.Sprintf("side%d", i))
 		cmds[i] = exec.Command(bin, "-arch", "tiny", "-set", "subset=6000", "-set", "epochs=2", "-set", "test-batch-size=1000",
 			"-jobs", "1", "-threads", "1", "-out", dirs[i])
+		cmds[i].Env = append(os.Environ(), claims)
 		if err := cmds[i].Start(); err != nil {
 			t.Fatal(err)
 		}
