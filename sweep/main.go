@@ -7,6 +7,7 @@
 //	go run ./sweep -file sweeps/tiny.json
 //	go run ./sweep -report runs/sweep-tiny
 //	go run ./sweep -arch tiny -seeds 1-40 -slurm -submit
+//	go run ./sweep -search searches/step3-budget.json -final
 //
 // Ctrl-C stops every run at a batch boundary; the same command again skips
 // the finished runs and resumes the others. Exit status: 0 every run
@@ -89,11 +90,14 @@ func usage(w io.Writer, f *flags) {
 Trains every combination of nets, train settings and seeds, each an ordinary
 run folder under the sweep folder (CONFIG/seedN), several at a time, and
 writes SWEEP.md, sweep.csv, accuracy.png and params.png there. Ctrl-C stops
-the runs at a batch boundary; the same command again resumes them.
+the runs at a batch boundary; the same command again resumes them. With
+-search it searches instead: nets around a base net within a parameter
+budget, bad candidates stopped early (SEARCH.md in the search folder).
 
   go run ./sweep -arch tiny -seeds 1-3
   go run ./sweep -arch tiny,step3 -seeds 1-5 -set lr=0.05,0.1 -set epochs=2
   go run ./sweep -report runs/sweep-tiny
+  go run ./sweep -search searches/step3-budget.json -final
 
 Flags:
 %s`, f.fs.FlagUsages())

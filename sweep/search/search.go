@@ -202,22 +202,28 @@ func (s *Search) segment(c *Candidate, seed uint64, rung int) Segment {
 // there is none now: the segments already decided first, then a
 // promotion (asynchronous successive halving: the highest rung first, a
 // candidate in the best 1/η of those that finished its rung and not yet
-// promoted), then a new candidate.
-func (s *Search) Next() (Segment, bool, error) {
+// promoted), then a new candidate. running is how many segments are
+// training: once none is and nothing else is left, a rung that promoted
+// no one promotes its best (see closing).
+func (s *Search) Next(running int) (Segment, bool, error) {
 	if len(s.pending) == 0 {
-		if c := s.promotable(); c != nil {
-			s.State.Decisions = append(s.State.Decisions, Decision{Kind: "promote", Candidate: c.ID, Rung: c.Reached + 1, Score: s.score(c, c.Reached)})
-			c.Rung = c.Reached + 1
-			s.queue(c)
-		} else {
-			c, err := s.newCandidate()
+		c := s.promotable()
+		if c == nil {
+			fresh, err := s.newCandidate()
 			if err != nil {
 				return Segment{}, false, err
 			}
-			if c != nil {
-				s.State.Decisions = append(s.State.Decisions, Decision{Kind: "start", Candidate: c.ID})
-				s.queue(c)
+			if fresh != nil {
+				s.State.Decisions = append(s.State.Decisions, Decision{Kind: "start", Candidate: fresh.ID})
+				s.queue(fresh)
+			} else if running == 0 {
+				c = s.closing()
 			}
+		}
+		if c != nil {
+			s.State.Decisions = append(s.State.Decisions, Decision{Kind: "promote", Candidate: c.ID, Rung: c.Reached + 1, Score: s.score(c, c.Reached)})
+			c.Rung = c.Reached + 1
+			s.queue(c)
 		}
 	}
 	if len(s.pending) == 0 {
@@ -250,6 +256,32 @@ func (s *Search) promotable() *Candidate {
 			if c.Rung == k && c.Reached == k {
 				return c
 			}
+		}
+	}
+	return nil
+}
+
+// closing is the promotion that ends a search whose rungs thinned out
+// before the top: ⌊n/η⌋ is 0 at a rung that fewer than η candidates
+// reached, so a finite search (12 candidates, η = 3, four rungs: 12, 4,
+// 1, then 0) could end with no candidate trained to the end. When nothing
+// else is left, the highest rung below the top from which no candidate
+// went on promotes its best; done again at each end, the best goes on to
+// the top. nil when every rung with candidates has promoted one.
+func (s *Search) closing() *Candidate {
+	for k := len(s.rungs) - 2; k >= 0; k-- {
+		var at []*Candidate
+		for _, c := range s.State.Candidates {
+			if c.Rung > k && s.State.Failed[c.ID] == "" {
+				return nil // rung k promoted someone, and so did every rung below
+			}
+			if c.Rung == k && c.Reached == k && s.State.Failed[c.ID] == "" {
+				at = append(at, c)
+			}
+		}
+		if len(at) > 0 {
+			s.rank(at, k)
+			return at[0]
 		}
 	}
 	return nil
@@ -432,7 +464,7 @@ func (s *Search) Drive(ctx context.Context, ex Executor, jobs int) error {
 	running := 0
 	for {
 		for ctx.Err() == nil && running < jobs {
-			g, ok, err := s.Next()
+			g, ok, err := s.Next(running)
 			if err != nil {
 				return err
 			}

@@ -122,6 +122,43 @@ func TestDecisionsByHand(t *testing.T) {
 	}
 }
 
+const closingSpec = `{"base": "tiny5.json", "seeds": "1", "candidates": 4, "rungs": [1, 3], "eta": 3,
+	"recipe": {"lr": [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08]}}`
+
+// A finite search whose rungs thin out before the top still trains its
+// best to the end: η = 3, 4 candidates, rungs at epochs 1, 3 and 5. ⌊n/3⌋
+// promotes one from epoch 1 once 3 have reached it; at epoch 3, with 2
+// there, ⌊2/3⌋ is 0. Worked by hand:
+//
+//	c001 98.0, c002 99.0 at epoch 1: best 0 of 1, 0 of 2: start the next
+//	c003 97.0: best 1 of 3 is c002: promote it; 99.0 at epoch 3
+//	epoch 3: 0 of 1; epoch 1's best is promoted: start c004
+//	c004 99.5: best 1 of 4 is c004: promote it; 99.5 at epoch 3
+//	epoch 3: 0 of 2; no candidates left, nothing running: the closing
+//	promotion: epoch 3 promoted no one, its best is c004: to the end
+//	then every rung has promoted one: the search ends
+func TestClosingPromotion(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeSpec(t, dir, closingSpec)
+	s, err := Open(spec, filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeRuns{t: t, dir: s.Dir, scores: handScores, out: make(chan Outcome)}
+	if err := s.Drive(context.Background(), f, 1); err != nil {
+		t.Fatal(err)
+	}
+	want := "start c001, reached c001 0, start c002, reached c002 0, start c003, reached c003 0, promote c002 1, reached c002 1, " +
+		"start c004, reached c004 0, promote c004 1, reached c004 1, promote c004 2, reached c004 2"
+	if got := trace(s.State.Decisions); got != want {
+		t.Errorf("decisions:\n%s\nwant:\n%s", got, want)
+	}
+	// Epochs: c004 5, c002 3, c001 and c003 1: 10 of 4 × 5 = 20.
+	if spent, full := s.EpochsTrained(); spent != 10 || full != 20 {
+		t.Errorf("epochs %d of %d, want 10 of 20", spent, full)
+	}
+}
+
 func trace(ds []Decision) string {
 	var parts []string
 	for _, d := range ds {
@@ -137,38 +174,48 @@ func trace(ds []Decision) string {
 // A search stopped at any segment and opened again from its folder goes
 // on with the same decisions and ends as the search that never stopped.
 func TestStopAndContinue(t *testing.T) {
-	dir := t.TempDir()
-	spec := writeSpec(t, dir, handSpec)
-	whole, _ := Open(spec, filepath.Join(dir, "whole"))
-	f := &fakeRuns{t: t, dir: whole.Dir, scores: handScores, out: make(chan Outcome)}
-	if err := whole.Drive(context.Background(), f, 1); err != nil {
+	for name, text := range map[string]string{"hand": handSpec, "closing": closingSpec} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			spec := writeSpec(t, dir, text)
+			whole, _ := Open(spec, filepath.Join(dir, "whole"))
+			f := &fakeRuns{t: t, dir: whole.Dir, scores: handScores, out: make(chan Outcome)}
+			if err := whole.Drive(context.Background(), f, 1); err != nil {
+				t.Fatal(err)
+			}
+			for stop := 1; stop <= f.n; stop++ {
+				stopAndContinue(t, spec, filepath.Join(dir, fmt.Sprintf("stopped%d", stop)), stop, whole)
+			}
+		})
+	}
+}
+
+// stopAndContinue runs the search of spec in out, stops it as segment stop
+// starts, opens it again and finishes it: it must end as whole did.
+func stopAndContinue(t *testing.T, spec *Spec, out string, stop int, whole *Search) {
+	t.Helper()
+	s, err := Open(spec, out)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for stop := 1; stop <= f.n; stop++ {
-		out := filepath.Join(dir, fmt.Sprintf("stopped%d", stop))
-		s, err := Open(spec, out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		g := &fakeRuns{t: t, dir: out, scores: handScores, out: make(chan Outcome), stopAt: stop, cancel: cancel}
-		if err := s.Drive(ctx, g, 1); err != context.Canceled {
-			t.Fatalf("stopped at segment %d: %v", stop, err)
-		}
-		again, err := Open(spec, out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := &fakeRuns{t: t, dir: out, scores: handScores, out: make(chan Outcome)}
-		if err := again.Drive(context.Background(), h, 1); err != nil {
-			t.Fatal(err)
-		}
-		if got, want := trace(again.State.Decisions), trace(whole.State.Decisions); got != want {
-			t.Errorf("stopped at segment %d, then continued:\n%s\nwant:\n%s", stop, got, want)
-		}
-		if !reflect.DeepEqual(again.State.Candidates, whole.State.Candidates) {
-			t.Errorf("stopped at segment %d: other candidates or scores", stop)
-		}
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &fakeRuns{t: t, dir: out, scores: handScores, out: make(chan Outcome), stopAt: stop, cancel: cancel}
+	if err := s.Drive(ctx, g, 1); err != context.Canceled {
+		t.Fatalf("stopped at segment %d: %v", stop, err)
+	}
+	again, err := Open(spec, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &fakeRuns{t: t, dir: out, scores: handScores, out: make(chan Outcome)}
+	if err := again.Drive(context.Background(), h, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := trace(again.State.Decisions), trace(whole.State.Decisions); got != want {
+		t.Errorf("stopped at segment %d, then continued:\n%s\nwant:\n%s", stop, got, want)
+	}
+	if !reflect.DeepEqual(again.State.Candidates, whole.State.Candidates) {
+		t.Errorf("stopped at segment %d: other candidates or scores", stop)
 	}
 }
 
