@@ -4,7 +4,7 @@
 //
 //	go run ./sweep -arch tiny -seeds 1-3
 //	go run ./sweep -arch tiny,step3 -seeds 1-5 -set lr=0.05,0.1 -set batch-size=32,64
-//	go run ./sweep -file sweeps/tiny.json
+//	go run ./sweep -file my-sweep.json
 //	go run ./sweep -report runs/sweep-tiny
 //	go run ./sweep -arch tiny -seeds 1-40 -slurm -submit
 //	go run ./sweep -search searches/step3-budget.json -final
