@@ -32,7 +32,9 @@ func TestPrepare(t *testing.T) {
 		t.Errorf("recorded: %+v %v", p, err)
 	}
 	os.WriteFile(filepath.Join(runDir, runfolder.CheckpointFile), []byte("x"), 0o644)
-	if p, err := Prepare(dir, r, 2, "cpu"); err != nil || p.State != Resume || !slices.Equal(p.Args, []string{"-resume", runDir, "-quiet"}) {
+	// A resumed run keeps the threads it started with (its record's 1, not
+	// the new sweep's 2), and its slot's cores are claimed for those.
+	if p, err := Prepare(dir, r, 2, "cpu"); err != nil || p.State != Resume || !slices.Equal(p.Args, []string{"-resume", runDir, "-quiet"}) || p.Threads != 1 {
 		t.Errorf("checkpoint: %+v %v", p, err)
 	}
 	os.WriteFile(filepath.Join(runDir, runfolder.SummaryFile), []byte("{}"), 0o644)
