@@ -5,12 +5,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/tinydigits/tinydigits/internal/torchtest"
 	"github.com/tinydigits/tinydigits/torch"
 )
 
@@ -182,16 +182,7 @@ func FuzzLoadDict(f *testing.F) {
 		} else if !strings.Contains(name, "ordereddict") { // libtorch cannot read that one
 			f.Fatalf("%s: %v", name, err)
 		}
-		f.Add(data)
-		for k := 1; k < 16; k++ {
-			f.Add(data[:len(data)*k/16])
-		}
-		rng := rand.New(rand.NewPCG(uint64(len(data)), 1))
-		for range 16 {
-			b := slices.Clone(data)
-			for range 1 + rng.IntN(8) {
-				b[rng.IntN(len(b))] ^= byte(1 + rng.IntN(255))
-			}
+		for _, b := range torchtest.Damaged(data, 1) {
 			f.Add(b)
 		}
 	}

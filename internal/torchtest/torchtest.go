@@ -1,11 +1,14 @@
 // Package torchtest holds what the binding's tests share: tensors that
-// close themselves when a test ends, their values, and the small network
-// of the PyTorch fixtures (torch/nn/testdata/make_state_dict.py,
-// torch/optim/testdata/make_average.py).
+// close themselves when a test ends, their values, the small network of
+// the PyTorch fixtures (torch/nn/testdata/make_state_dict.py,
+// torch/optim/testdata/make_average.py), and damaged copies of saved files
+// for the fuzz tests' seed corpora.
 package torchtest
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/tinydigits/tinydigits/torch"
@@ -70,4 +73,23 @@ func SmallNet(t testing.TB) *nn.Sequential {
 	}
 	t.Cleanup(net.Close)
 	return net
+}
+
+// Damaged is a fuzz test's seed corpus for a saved file: the file, its
+// cuts at every 1/16 of its length, and 16 copies with 1 to 8 bytes
+// flipped at places drawn from stream (the same for the same file).
+func Damaged(data []byte, stream uint64) [][]byte {
+	out := [][]byte{data}
+	for k := 1; k < 16; k++ {
+		out = append(out, data[:len(data)*k/16])
+	}
+	rng := rand.New(rand.NewPCG(uint64(len(data)), stream))
+	for range 16 {
+		b := slices.Clone(data)
+		for range 1 + rng.IntN(8) {
+			b[rng.IntN(len(b))] ^= byte(1 + rng.IntN(255))
+		}
+		out = append(out, b)
+	}
+	return out
 }

@@ -126,14 +126,7 @@ func averageMatchesPyTorch(t *testing.T, tensors bool) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := loss.Backward(); err != nil {
-			t.Fatal(err)
-		}
-		out.Close()
-		loss.Close()
-		if err := opt.Step(); err != nil {
-			t.Fatal(err)
-		}
+		backwardStep(t, opt, out, loss)
 		if err := update(e); err != nil {
 			t.Fatal(err)
 		}

@@ -78,14 +78,7 @@ func sgdByHand(t *testing.T, c []float64, cfg optim.SGDConfig, fromTensor bool) 
 			t.Fatal(err)
 		}
 		loss, _ := out.Sum()
-		if err := loss.Backward(); err != nil {
-			t.Fatal(err)
-		}
-		out.Close()
-		loss.Close()
-		if err := opt.Step(); err != nil {
-			t.Fatal(err)
-		}
+		backwardStep(t, opt, out, loss)
 		for i := range p {
 			g := c[i] + k.WeightDecay*p[i]
 			if k.Momentum != 0 {
@@ -232,5 +225,19 @@ func TestOneCycleMatchesPyTorch(t *testing.T) {
 		if bad.Validate() == nil {
 			t.Errorf("%+v accepted", bad)
 		}
+	}
+}
+
+// backwardStep backpropagates loss, closes it and the output it came
+// from, and takes the optimizer's step.
+func backwardStep(t *testing.T, opt *optim.SGD, out, loss *torch.Tensor) {
+	t.Helper()
+	if err := loss.Backward(); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	loss.Close()
+	if err := opt.Step(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,14 +1,13 @@
 package engine
 
 import (
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 
+	"github.com/tinydigits/tinydigits/internal/torchtest"
 	"github.com/tinydigits/tinydigits/models"
 	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/torch"
@@ -92,16 +91,7 @@ func FuzzRunFiles(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(data)
-		for k := 1; k < 16; k++ {
-			f.Add(data[:len(data)*k/16])
-		}
-		rng := rand.New(rand.NewPCG(uint64(len(data)), 2))
-		for range 16 {
-			b := slices.Clone(data)
-			for range 1 + rng.IntN(8) {
-				b[rng.IntN(len(b))] ^= byte(1 + rng.IntN(255))
-			}
+		for _, b := range torchtest.Damaged(data, 2) {
 			f.Add(b)
 		}
 	}

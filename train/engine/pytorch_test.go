@@ -27,6 +27,20 @@ func pythonWithTorch() string {
 	return ""
 }
 
+// requirePyTorch is pythonWithTorch for a test: without one it skips, or
+// fails where scripts/test.sh requires PyTorch (TINYDIGITS_REQUIRE_PYTORCH).
+func requirePyTorch(t *testing.T) string {
+	t.Helper()
+	py := pythonWithTorch()
+	if py == "" {
+		if os.Getenv("TINYDIGITS_REQUIRE_PYTORCH") != "" {
+			t.Fatal("no python3 with torch and numpy, and scripts/test.sh requires one (apt-get install python3-torch)")
+		}
+		t.Skip("no python3 with torch and numpy (apt-get install python3-torch)")
+	}
+	return py
+}
+
 // pyScript evaluates a state dict with PyTorch's own modules, then scales the
 // weights, saves them as a plain dict for Go and evaluates that too. It
 // prints the two counts of correct test images.
@@ -62,13 +76,7 @@ print(correct())
 // scored; a state dict saved by PyTorch loads into the Go model and scores
 // what PyTorch scored. Needs python3-torch; skips without it.
 func TestPyTorchRoundTrip(t *testing.T) {
-	py := pythonWithTorch()
-	if py == "" {
-		if os.Getenv("TINYDIGITS_REQUIRE_PYTORCH") != "" {
-			t.Fatal("no python3 with torch and numpy, and scripts/test.sh requires one (apt-get install python3-torch)")
-		}
-		t.Skip("no python3 with torch and numpy (apt-get install python3-torch)")
-	}
+	py := requirePyTorch(t)
 	c := shortConfig(t)
 	c.Epochs = 1
 	res, err := Run(context.Background(), c, &bytes.Buffer{})
@@ -139,13 +147,7 @@ for code, path in json.load(open(sys.argv[1])):
 // (models.KindExamples), so a type added to the table is covered here
 // without a list to keep.
 func TestEveryKindMatchesPyTorch(t *testing.T) {
-	py := pythonWithTorch()
-	if py == "" {
-		if os.Getenv("TINYDIGITS_REQUIRE_PYTORCH") != "" {
-			t.Fatal("no python3 with torch and numpy, and scripts/test.sh requires one (apt-get install python3-torch)")
-		}
-		t.Skip("no python3 with torch and numpy (apt-get install python3-torch)")
-	}
+	py := requirePyTorch(t)
 	var pairs [][2]string
 	var want []int
 	for _, a := range models.KindExamples() {
