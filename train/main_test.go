@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tinydigits/tinydigits/torch"
 )
@@ -167,7 +166,6 @@ func TestInterruptAndResume(t *testing.T) {
 	if err := again.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go io.Copy(io.Discard, stdout)
 	lines := make(chan string, 16)
 	go func() {
 		sc := bufio.NewScanner(errPipe)
@@ -176,7 +174,14 @@ func TestInterruptAndResume(t *testing.T) {
 		}
 		close(lines)
 	}()
-	time.Sleep(2 * time.Second) // well into training
+	// Well into training (its Ctrl-C handling in place, however slowly a
+	// busy machine started it): after the first epoch's line.
+	for sc := bufio.NewScanner(stdout); sc.Scan(); {
+		if strings.HasPrefix(sc.Text(), "epoch  1/") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, stdout)
 	again.Process.Signal(os.Interrupt)
 	var said []string
 	for l := range lines {
