@@ -81,12 +81,7 @@ func OpenFolder(dir string) (*Search, error) {
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, StateFile), err)
 	}
-	file := filepath.Join(os.TempDir(), fmt.Sprintf("tinydigits-search-%d.json", os.Getpid()))
-	if err := os.WriteFile(file, st.Spec, 0o644); err != nil {
-		return nil, err
-	}
-	defer os.Remove(file)
-	spec, err := ReadSpec(file)
+	spec, err := parseSpec(st.Spec, filepath.Join(dir, StateFile), os.TempDir())
 	if err != nil {
 		return nil, err
 	}

@@ -108,15 +108,21 @@ func ReadSpec(path string) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseSpec(data, path, filepath.Dir(path))
+}
+
+// parseSpec checks a search file's text; name says where it came from in
+// errors, and a base arch file is found relative to dir.
+func parseSpec(data []byte, name, dir string) (*Spec, error) {
 	var s Spec
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, strings.TrimPrefix(err.Error(), "json: "))
+		return nil, fmt.Errorf("%s: %v", name, strings.TrimPrefix(err.Error(), "json: "))
 	}
-	s.dir = filepath.Dir(path)
+	s.dir = dir
 	if err := s.check(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return &s, nil
 }
