@@ -266,3 +266,30 @@ func (l *Loader) fill(b *Batch, wk *worker, idx []int, start, lo, hi int, epochS
 		b.Y[j] = int64(l.src.Label(i))
 	}
 }
+
+// Stream yields batches without end, epoch after epoch from epoch 0, for
+// benchmarks and warm-ups that want a steady supply. Close it when done.
+type Stream struct {
+	loader *Loader
+	epoch  int
+	it     *Iter
+}
+
+// Stream starts an endless supply of batches.
+func (l *Loader) Stream() *Stream { return &Stream{loader: l, it: l.Epoch(0)} }
+
+// Next returns the next batch, starting the next epoch when one ends. The
+// batch stays valid until the following call to Next (or Close).
+func (s *Stream) Next() *Batch {
+	for {
+		if b, ok := s.it.Next(); ok {
+			return b
+		}
+		s.it.Close()
+		s.epoch++
+		s.it = s.loader.Epoch(s.epoch)
+	}
+}
+
+// Close stops the current epoch's background work.
+func (s *Stream) Close() { s.it.Close() }

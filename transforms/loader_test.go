@@ -114,6 +114,27 @@ func TestLoaderShuffle(t *testing.T) {
 	}
 }
 
+// A stream runs epoch after epoch: its batches are epoch 0's, then epoch
+// 1's in epoch 1's own order, then epoch 2's.
+func TestLoaderStream(t *testing.T) {
+	l, _ := NewLoader(ramps(10), LoaderConfig{BatchSize: 4, Shuffle: true, Seed: 3})
+	var want []int64
+	for epoch := range 3 {
+		_, labels, _ := collect(t, l, epoch)
+		want = append(want, labels...)
+	}
+	s := l.Stream()
+	defer s.Close()
+	var got []int64
+	for range 9 { // 3 batches an epoch
+		b := s.Next()
+		got = append(got, b.Y[:b.N]...)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("stream labels %v, want epochs 0-2 %v", got, want)
+	}
+}
+
 // The same seed gives the same augmented batches, with any number of
 // workers and batches prepared ahead.
 func TestLoaderAugmentationIsReproducible(t *testing.T) {
@@ -267,21 +288,13 @@ func BenchmarkPipeline(b *testing.B) {
 				b.Fatal(err)
 			}
 			images := 0
-			epoch := 0
-			it := l.Epoch(epoch)
+			stream := l.Stream()
 			b.ResetTimer()
 			for range b.N {
-				batch, ok := it.Next()
-				if !ok {
-					it.Close()
-					epoch++
-					it = l.Epoch(epoch)
-					batch, _ = it.Next()
-				}
-				images += batch.N
+				images += stream.Next().N
 			}
 			b.StopTimer()
-			it.Close()
+			stream.Close()
 			b.ReportMetric(float64(images)/b.Elapsed().Seconds(), "images/s")
 		})
 	}

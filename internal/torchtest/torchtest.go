@@ -1,8 +1,8 @@
 // Package torchtest holds what the binding's tests share: tensors that
 // close themselves when a test ends, their values, the small network of
-// the PyTorch fixtures (torch/nn/testdata/make_state_dict.py,
-// torch/optim/testdata/make_average.py), and damaged copies of saved files
-// for the fuzz tests' seed corpora.
+// the PyTorch fixtures (torch/nn/testdata/small_net.py, used by
+// make_state_dict.py and torch/optim/testdata/make_average.py), and
+// damaged copies of saved files for the fuzz tests' seed corpora.
 package torchtest
 
 import (

@@ -24,10 +24,7 @@ func plainConfig(t *testing.T) Config {
 // same run without it, to the last digit.
 func TestAveragingLeavesTrainingAlone(t *testing.T) {
 	p := plainConfig(t)
-	plain, err := Run(context.Background(), p, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	plain := mustRun(t, p)
 	for _, tc := range []struct {
 		name   string
 		change func(*Config)
@@ -105,10 +102,7 @@ func TestAveragedRunResumes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := plainConfig(t)
 			tc.change(&c)
-			whole, err := Run(context.Background(), c, &bytes.Buffer{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			whole := mustRun(t, c)
 			s := plainConfig(t)
 			tc.change(&s)
 			ctx, cancel := context.WithCancel(context.Background())
@@ -119,10 +113,7 @@ func TestAveragedRunResumes(t *testing.T) {
 			}
 			r := config(t, "step3")
 			r.Resume, r.Threads = s.Out, 2
-			resumed, err := Run(context.Background(), r, &bytes.Buffer{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			resumed := mustRun(t, r)
 			sameMetrics(t, whole.Epochs, resumed.Epochs)
 			for i := range whole.Epochs {
 				if a, b := whole.Epochs[i], resumed.Epochs[i]; a.RawTestLoss != b.RawTestLoss || a.RawTestAcc != b.RawTestAcc {

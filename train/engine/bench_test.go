@@ -43,18 +43,8 @@ func BenchmarkTrainStep(b *testing.B) {
 	acc, _ := torch.NewTally(torch.CPU)
 	defer acc.Close()
 	net.Train(true)
-	epoch := 0
-	it := loader.Epoch(epoch)
-	next := func() *transforms.Batch {
-		batch, ok := it.Next()
-		if !ok {
-			it.Close()
-			epoch++
-			it = loader.Epoch(epoch)
-			batch, _ = it.Next()
-		}
-		return batch
-	}
+	stream := loader.Stream()
+	next := stream.Next
 	for range 10 { // warm-up
 		st.step(next(), acc, true)
 	}
@@ -69,7 +59,7 @@ func BenchmarkTrainStep(b *testing.B) {
 		images += batch.N
 	}
 	b.StopTimer()
-	it.Close()
+	stream.Close()
 	b.ReportMetric(float64(images)/b.Elapsed().Seconds(), "images/s")
 }
 

@@ -17,10 +17,7 @@ import (
 // -overwrite still retrains.
 func TestContinue(t *testing.T) {
 	whole := shortConfig(t)
-	want, err := Run(context.Background(), whole, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := mustRun(t, whole)
 
 	c := shortConfig(t)
 	c.Continue = true
@@ -229,10 +226,7 @@ func TestResumedAtKeepsEveryResume(t *testing.T) {
 		t.Fatal("the resumed run did not stop in epoch 3")
 	}
 	r.afterBatch = nil
-	res, err := Run(context.Background(), r, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := mustRun(t, r)
 	if len(res.ResumedAt) != 2 || res.ResumedAt[0] != 1 || res.ResumedAt[1] != 2 {
 		t.Errorf("resumed after epochs %v, want [1 2]", res.ResumedAt)
 	}
@@ -260,10 +254,7 @@ func TestOneCycleSingleRisingStepRefused(t *testing.T) {
 func TestStopAfterRungs(t *testing.T) {
 	whole := shortConfig(t)
 	whole.Epochs = 4
-	want, err := Run(context.Background(), whole, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := mustRun(t, whole)
 	c := shortConfig(t)
 	c.Epochs, c.StopAfter = 4, 1
 	var out bytes.Buffer

@@ -159,10 +159,7 @@ func TestStep3OneEpoch(t *testing.T) {
 	c := config(t, "step3")
 	c.Epochs = 1
 	c.Threads = 2 // the thread count the figure above was measured with
-	res, err := Run(context.Background(), c, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := mustRun(t, c)
 	m := res.Epochs[0]
 	t.Logf("epoch 1: test accuracy %.2f%%, %.1f s, %.0f img/s", m.TestAcc, m.Seconds, m.ImgPerSec)
 	if m.TestAcc < 98 || m.TestTotal != 10000 {
@@ -178,10 +175,7 @@ func TestBuiltinFilesTrainLikeTheirNames(t *testing.T) {
 		// 640 training images, 1,000 held-out ones evaluated: quick, and
 		// every step of the run is compared.
 		byName.Subset, byName.Holdout, byName.Epochs, byName.Threads = 640, 1000, 1, 1
-		want, err := Run(context.Background(), byName, &bytes.Buffer{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		want := mustRun(t, byName)
 		file := filepath.Join(t.TempDir(), name+".json")
 		a, _ := models.Lookup(name)
 		if err := os.WriteFile(file, a.MarshalFile(), 0o644); err != nil {
@@ -189,10 +183,7 @@ func TestBuiltinFilesTrainLikeTheirNames(t *testing.T) {
 		}
 		byFile := config(t, file)
 		byFile.Subset, byFile.Holdout, byFile.Epochs, byFile.Threads = 640, 1000, 1, 1
-		got, err := Run(context.Background(), byFile, &bytes.Buffer{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := mustRun(t, byFile)
 		if got.Params != want.Params || got.Arch != name {
 			t.Errorf("%s: %s with %d parameters from its file", name, got.Arch, got.Params)
 		}

@@ -34,10 +34,7 @@ func TestGraphStepTrainsAsTheEagerStep(t *testing.T) {
 			base := shortConfig(t)
 			base.Subset = 650 // ten batches of 64 and one of 10, which runs eagerly
 			tc.change(&base)
-			plain, err := Run(context.Background(), base, &bytes.Buffer{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			plain := mustRun(t, base)
 			c := shortConfig(t)
 			c.Subset = 650
 			tc.change(&c)
@@ -53,10 +50,7 @@ func TestGraphStepTrainsAsTheEagerStep(t *testing.T) {
 					eager++
 				}
 			}
-			graphed, err := Run(context.Background(), c, &bytes.Buffer{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			graphed := mustRun(t, c)
 			// 3 epochs × 11 batches: 3 warm-up steps and the three short
 			// batches eager, the rest through the graph body.
 			if replays != 27 || eager != 6 {

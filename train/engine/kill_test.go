@@ -116,16 +116,10 @@ func TestKillAtEveryWrite(t *testing.T) {
 
 	whole := base
 	whole.Out = t.TempDir()
-	want, err := Run(context.Background(), whole, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := mustRun(t, whole)
 	longer := base
 	longer.Out, longer.Epochs = t.TempDir(), 3
-	wantLonger, err := Run(context.Background(), longer, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	wantLonger := mustRun(t, longer)
 
 	// The folders the killed commands start from.
 	stopped := t.TempDir() // epoch 1 of 2 saved, stopped in epoch 2
@@ -191,6 +185,7 @@ func TestKillAtEveryWrite(t *testing.T) {
 				killedAt(t, sc.run(dir), n)
 				next := sc.again(dir)
 				var res *runfolder.Result
+				var err error
 				if next.Out == "" && next.Resume == "" {
 					if res, err = runfolder.ReadResult(dir); err != nil {
 						t.Fatal(err)

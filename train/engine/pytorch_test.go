@@ -79,10 +79,7 @@ func TestPyTorchRoundTrip(t *testing.T) {
 	py := requirePyTorch(t)
 	c := shortConfig(t)
 	c.Epochs = 1
-	res, err := Run(context.Background(), c, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := mustRun(t, c)
 	arch, _ := models.Lookup("step3")
 	code, err := arch.PyTorch()
 	if err != nil {

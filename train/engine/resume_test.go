@@ -271,10 +271,7 @@ func TestRunFolderIsNotOverwritten(t *testing.T) {
 func TestPicturesSummaryAndEval(t *testing.T) {
 	c := shortConfig(t)
 	c.Epochs = 2
-	res, err := Run(context.Background(), c, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := mustRun(t, c)
 	for _, name := range []string{runfolder.CurvesFile, runfolder.ConfusionFile, runfolder.WrongFile} {
 		f, err := os.Open(filepath.Join(c.Out, name))
 		if err != nil {
@@ -325,4 +322,15 @@ func TestPicturesSummaryAndEval(t *testing.T) {
 	if err := Evaluate(context.Background(), filepath.Join(c.Out, runfolder.ModelFile), eval, &out); !IsInputError(err) || !strings.Contains(err.Error(), "does not fit step2") {
 		t.Errorf("step3 weights as step2: %v", err)
 	}
+}
+
+// mustRun runs c to its end with its output discarded and fails the test
+// on an error.
+func mustRun(t *testing.T, c Config) *runfolder.Result {
+	t.Helper()
+	res, err := Run(context.Background(), c, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }

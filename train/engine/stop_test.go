@@ -108,10 +108,7 @@ func loadDictValues(path string) (*loadedDict, error) {
 func TestEveryStopCanBeFinished(t *testing.T) {
 	base := shortConfig(t)
 	base.Threads = 1
-	whole, err := Run(context.Background(), base, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	whole := mustRun(t, base)
 	last := base.Epochs - 1
 	for _, tc := range []struct {
 		name        string

@@ -4,19 +4,10 @@
 # input, and PyTorch's eval-mode output for it.
 # Run: python3 make_state_dict.py (PyTorch 1.13.1).
 import torch
-import torch.nn as nn
 
-torch.manual_seed(0)
-net = nn.Sequential(
-    nn.Conv2d(1, 4, 3, padding=1, bias=False),
-    nn.BatchNorm2d(4),
-    nn.ReLU(),
-    nn.MaxPool2d(2),
-    nn.Conv2d(4, 3, 3),
-    nn.AdaptiveAvgPool2d(1),
-    nn.Flatten(),
-    nn.LogSoftmax(dim=1),
-)
+from small_net import small_net
+
+net = small_net()
 net.train()
 net(torch.randn(6, 1, 8, 8))
 net.eval()

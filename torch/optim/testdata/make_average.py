@@ -9,21 +9,17 @@
 # average's state dict after update_bn over three more batches ("bn<i>";
 # "swa_bn.*").
 # Run: /usr/bin/python3 make_average.py (PyTorch 1.13.1).
+import os
+import sys
+
 import torch
 import torch.nn as nn
 from torch.optim.swa_utils import AveragedModel
 
-torch.manual_seed(0)
-net = nn.Sequential(
-    nn.Conv2d(1, 4, 3, padding=1, bias=False),
-    nn.BatchNorm2d(4),
-    nn.ReLU(),
-    nn.MaxPool2d(2),
-    nn.Conv2d(4, 3, 3),
-    nn.AdaptiveAvgPool2d(1),
-    nn.Flatten(),
-    nn.LogSoftmax(dim=1),
-)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "nn", "testdata"))
+from small_net import small_net  # noqa: E402
+
+net = small_net()
 out = {"init." + k: v.clone() for k, v in net.state_dict().items()}
 decay = 0.8
 def ema_fn(avg, cur, n):
