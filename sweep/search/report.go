@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -351,20 +352,21 @@ func (s *Search) frontier() (*vgimg.Canvas, error) {
 }
 
 // rungPlot draws each candidate's mean validation accuracy at each rung it
-// reached: promoted candidates in colour, the others grey.
+// reached: promoted candidates in colour, the others grey, the target
+// dashed. The axis is spaced by the error rate on a log scale, so the first
+// rung's 95-98% and the last rung's 99.5% both stand apart; its labels are
+// accuracies.
 func (s *Search) rungPlot() (*vgimg.Canvas, error) {
-	p := plotfile.New("Candidates by rung (promoted in colour)", "epoch", "mean validation accuracy (%)")
+	p := plotfile.New("Candidates by rung (promoted in colour)", "epoch", "mean validation accuracy (%), spaced by error (log)")
 	top := s.rungs[len(s.rungs)-1]
 	p.X.Tick.Marker = plotfile.EpochTicks(top, 15)
-	lo, hi := 100.0, 0.0
+	lo, hi := s.Spec.Target, s.Spec.Target
 	for _, c := range s.scored() {
 		var xy plotter.XYs
 		for k := 0; k <= c.Reached; k++ {
-			xy = append(xy, plotter.XY{X: float64(s.rungs[k]), Y: c.Scores[k].Acc})
-			if k > 0 {
-				lo = math.Min(lo, c.Scores[k].Acc)
-			}
-			hi = math.Max(hi, c.Scores[k].Acc)
+			acc := c.Scores[k].Acc
+			xy = append(xy, plotter.XY{X: float64(s.rungs[k]), Y: errorOf(acc)})
+			lo, hi = math.Min(lo, acc), math.Max(hi, acc)
 		}
 		l, pts, err := plotter.NewLinePoints(xy)
 		if err != nil {
@@ -374,14 +376,43 @@ func (s *Search) rungPlot() (*vgimg.Canvas, error) {
 		pts.Shape, pts.Radius = draw.CircleGlyph{}, vg.Points(2)
 		p.Add(l, pts)
 	}
-	if lo > hi { // every candidate stopped at the first rung
-		lo = hi - 1
+	target, err := plotter.NewLine(plotter.XYs{{X: 0.5, Y: errorOf(s.Spec.Target)}, {X: float64(top) + 0.5, Y: errorOf(s.Spec.Target)}})
+	if err != nil {
+		return nil, err
 	}
+	target.Color, target.Dashes = color.RGBA{G: 160, A: 255}, []vg.Length{vg.Points(4), vg.Points(3)}
+	p.Add(target)
+	p.Legend.Add(fmt.Sprintf("target %g%%", s.Spec.Target), target)
 	p.X.Min, p.X.Max = 0.5, float64(top)+0.5
-	p.Y.Min, p.Y.Max = math.Max(0, lo-0.2), math.Min(100, hi+0.1)
+	p.Y.Min, p.Y.Max = errorOf(hi)/1.15, errorOf(lo)*1.15
+	p.Y.Scale = plot.InvertedScale{Normalizer: plot.LogScale{}}
+	p.Y.Tick.Marker = accuracyTicks{}
 	img := vgimg.New(vg.Points(620), vg.Points(420))
 	p.Draw(draw.New(img))
 	return img, nil
+}
+
+// errorOf is the error rate (%) of an accuracy (%), never below 0.01 so
+// that a perfect score stays on a log axis.
+func errorOf(acc float64) float64 { return math.Max(100-acc, 0.01) }
+
+// accuracyTicks labels an error-rate axis with accuracies, at the round
+// error rates within its range.
+type accuracyTicks struct{}
+
+func (accuracyTicks) Ticks(min, max float64) []plot.Tick {
+	var ticks []plot.Tick
+	for _, decade := range []float64{0.01, 0.1, 1, 10} {
+		for _, m := range []float64{1, 2, 3, 4, 5} {
+			e := decade * m
+			if e < min || e > max {
+				continue
+			}
+			label := strconv.FormatFloat(100-e, 'f', -1, 64)
+			ticks = append(ticks, plot.Tick{Value: e, Label: label})
+		}
+	}
+	return ticks
 }
 
 func joinInts(v []int) string {
