@@ -98,6 +98,38 @@ func TestSearch(t *testing.T) {
 	}
 }
 
+// -final after a search, in the same command: the best two candidates on
+// two fresh validation seeds, the better of them on two test seeds, and
+// FINAL.md with both tables.
+func TestSearchFinal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a small search")
+	}
+	file := searchFile(t, `, "final": {"top": 2, "seeds": "11-12", "test_seeds": "21-22"}`)
+	out := filepath.Join(t.TempDir(), "search")
+	stdout, stderr, code := runSweep(t, nil, "-search", file, "-out", out, "-jobs", "2", "-threads", "1", "-final")
+	if code != 0 || strings.Contains(stderr, "panic") {
+		t.Fatalf("-search -final: exit %d\n%s%s", code, stdout, stderr)
+	}
+	md := readFile(filepath.Join(out, "FINAL.md"))
+	for _, want := range []string{"## Validation", "## Test set: c", "| 11 |", "| 12 |", "| 21 |", "| 22 |", " of 2 |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("FINAL.md lacks %q:\n%s", want, md)
+		}
+	}
+	val, _ := filepath.Glob(filepath.Join(out, "final", "validation", "c*", "seed*"))
+	test, _ := filepath.Glob(filepath.Join(out, "final", "test", "c*", "seed*"))
+	if len(val) != 4 || len(test) != 2 {
+		t.Errorf("final runs: validation %q, test %q", val, test)
+	}
+	for _, dir := range test {
+		res, err := runfolder.ReadResult(dir)
+		if err != nil || res.EvaluatedOn != runfolder.EvalTest || res.TrainImages != 1000 {
+			t.Errorf("%s: %v; evaluated on %q, %d training images (want the test set, and the search's subset of 1,000)", dir, err, res.EvaluatedOn, res.TrainImages)
+		}
+	}
+}
+
 // losses are each epoch's train and validation losses.
 func losses(rows []runfolder.EpochMetrics) []float64 {
 	var out []float64

@@ -76,6 +76,7 @@ func runSearch(f *flags, stdout, stderr io.Writer) int {
 	}
 	opt := pool.Options{Jobs: jobs, Threads: threads, Device: device, Command: []string{exe, "train"}, Quit: quit, Display: display, Pin: device == "cpu"}
 	var ex search.Executor
+	stopLocal := func() {}
 	if f.slurm {
 		sl, err := newSlurmExecutor(ctx, dir, f, threads, device, exe, display)
 		if err != nil {
@@ -84,10 +85,13 @@ func runSearch(f *flags, stdout, stderr io.Writer) int {
 		ex = sl
 	} else {
 		local := search.NewLocal(ctx, dir, opt)
-		defer local.Stop()
+		stopLocal = local.Stop
 		ex = local
 	}
 	err = s.Drive(ctx, ex, jobs)
+	// The search's pool and its live view end here, before the final
+	// step's pools start theirs on the same display.
+	stopLocal()
 	code := command.ExitOK
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -202,6 +206,10 @@ func finalStage(ctx context.Context, s *search.Search, cands []*search.Candidate
 		stage, holdout = "validation", fmt.Sprint(s.Spec.Holdout)
 	}
 	dir := filepath.Join(s.Dir, "final", stage)
+	set, err := s.Spec.SetArgs()
+	if err != nil {
+		return nil, err
+	}
 	var runs []grid.Run
 	for _, c := range cands {
 		file, err := filepath.Abs(filepath.Join(s.Dir, search.CandidatesDir, c.ID+".json"))
@@ -209,7 +217,10 @@ func finalStage(ctx context.Context, s *search.Search, cands []*search.Candidate
 			return nil, err
 		}
 		for _, seed := range list {
-			args := []string{"-arch", file, "-holdout", holdout, "-target", fmt.Sprint(s.Spec.Target), "-seed", fmt.Sprint(seed)}
+			// The search's own settings ("set": every run's), for the seeds
+			// and the data set of this stage.
+			args := append([]string{"-arch", file, "-holdout", holdout, "-target", fmt.Sprint(s.Spec.Target)}, set...)
+			args = append(args, "-seed", fmt.Sprint(seed))
 			if _, err := cli.Parse(args); err != nil {
 				return nil, err
 			}
