@@ -84,7 +84,10 @@ func runSearch(f *flags, stdout, stderr io.Writer) int {
 		}
 		ex = sl
 	} else {
-		local := search.NewLocal(ctx, dir, opt)
+		local, err := search.NewLocal(ctx, dir, opt)
+		if err != nil {
+			return fail(err)
+		}
 		stopLocal = local.Stop
 		ex = local
 	}

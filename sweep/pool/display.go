@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -21,8 +22,9 @@ type Display struct {
 	terminal bool
 	width    func() int // the terminal's columns, 0 when unknown
 
-	mu      sync.Mutex // guards the writers and drawn
+	mu      sync.Mutex // guards the writers, drawn and showing
 	drawn   int        // lines of the live view on the terminal
+	showing bool       // a pool's live view runs
 	tasks   []*Task
 	taskMu  *sync.Mutex
 	began   time.Time
@@ -44,25 +46,39 @@ func NewDisplay(out, log io.Writer, terminal bool, width func() int) *Display {
 	return &Display{out: out, log: log, terminal: terminal, width: width}
 }
 
-func (d *Display) start(tasks []*Task, mu *sync.Mutex, opt Options) {
+// errShowing refuses a second pool on a display while one shows: two
+// live views would tick on the same lines.
+var errShowing = errors.New("the progress display already shows a pool's live view; stop that pool first")
+
+func (d *Display) start(tasks []*Task, mu *sync.Mutex, opt Options) error {
 	todo := 0
 	for _, t := range tasks {
 		if t.Status == Waiting {
 			todo++
 		}
 	}
+	if err := d.live(tasks, mu, opt); err != nil {
+		return err
+	}
 	d.line(fmt.Sprintf("sweep: %d runs, %d to run (%d finished before), %d at a time, %s each, device %s",
 		len(tasks), todo, len(tasks)-todo, opt.Jobs, command.Plural(opt.Threads, "thread"), opt.Device), true)
-	d.live(tasks, mu, opt)
+	return nil
 }
 
 // live starts the live view (or the plain overall lines) of tasks, whose
-// fields mu guards.
-func (d *Display) live(tasks []*Task, mu *sync.Mutex, opt Options) {
+// fields mu guards; one pool at a time.
+func (d *Display) live(tasks []*Task, mu *sync.Mutex, opt Options) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.showing {
+		return errShowing
+	}
+	d.showing = true
 	d.tasks, d.taskMu, d.began, d.jobs = tasks, mu, time.Now(), opt.Jobs
-	d.done, d.stopped = make(chan struct{}), make(chan struct{})
+	done, stopped := make(chan struct{}), make(chan struct{})
+	d.done, d.stopped = done, stopped
 	go func() {
-		defer close(d.stopped)
+		defer close(stopped)
 		period := 30 * time.Second
 		if d.terminal {
 			period = 250 * time.Millisecond
@@ -71,7 +87,7 @@ func (d *Display) live(tasks []*Task, mu *sync.Mutex, opt Options) {
 		defer tick.Stop()
 		for {
 			select {
-			case <-d.done:
+			case <-done:
 				return
 			case <-tick.C:
 				if d.terminal {
@@ -82,13 +98,25 @@ func (d *Display) live(tasks []*Task, mu *sync.Mutex, opt Options) {
 			}
 		}
 	}()
+	return nil
 }
 
+// stop ends the live view and writes the overall line; the display can
+// then show another pool. Stopping a display that shows nothing does
+// nothing.
 func (d *Display) stop() {
-	close(d.done)
-	<-d.stopped
+	d.mu.Lock()
+	done, stopped := d.done, d.stopped
+	d.done = nil
+	d.mu.Unlock()
+	if done == nil {
+		return
+	}
+	close(done)
+	<-stopped
 	d.mu.Lock()
 	d.clear()
+	d.showing = false
 	d.mu.Unlock()
 	d.line(d.overall(), true)
 }

@@ -134,7 +134,9 @@ func Run(ctx context.Context, dir string, runs []grid.Run, opt Options) (*Outcom
 	if d == nil {
 		d = NewDisplay(io.Discard, nil, false, nil)
 	}
-	d.start(out.Tasks, &mu, opt)
+	if err := d.start(out.Tasks, &mu, opt); err != nil {
+		return nil, err
+	}
 	defer d.stop()
 
 	queue := make(chan *Task)
@@ -400,14 +402,17 @@ type Workers struct {
 }
 
 // StartWorkers starts the live view of an empty pool of opt.Jobs slots
-// for runs in the sweep folder dir.
-func StartWorkers(ctx context.Context, dir string, opt Options) *Workers {
+// for runs in the sweep folder dir. It fails when opt.Display already
+// shows another pool's live view.
+func StartWorkers(ctx context.Context, dir string, opt Options) (*Workers, error) {
 	w := &Workers{ctx: ctx, dir: dir, opt: opt, done: make(chan *Task, max(1, opt.Jobs)), d: opt.Display}
 	if w.d == nil {
 		w.d = NewDisplay(io.Discard, nil, false, nil)
 	}
-	w.d.live(nil, &w.mu, opt)
-	return w
+	if err := w.d.live(nil, &w.mu, opt); err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 // Free is the number of slots free.

@@ -146,3 +146,36 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(data)
 }
+
+// A display shows one pool at a time: a second pool started on it while
+// the first shows is refused with an error (two live views would tick on
+// the same lines and the second stop would close a closed channel); once
+// the first stops, another may show, and stopping twice does nothing.
+func TestDisplayOnePoolAtATime(t *testing.T) {
+	var out strings.Builder
+	d := NewDisplay(&out, nil, false, nil)
+	opt := Options{Jobs: 1, Threads: 1, Device: "cpu", Display: d}
+	dir := t.TempDir()
+	first, err := StartWorkers(context.Background(), dir, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := StartWorkers(context.Background(), dir, opt); err == nil {
+		t.Fatal("a second pool started on a display that shows one")
+	}
+	if _, err := Run(context.Background(), dir, nil, opt); err == nil {
+		t.Fatal("Run started on a display that shows a pool")
+	}
+	first.Stop()
+	first.Stop()
+	second, err := StartWorkers(context.Background(), dir, opt)
+	if err != nil {
+		t.Fatalf("after the first pool stopped: %v", err)
+	}
+	second.Stop()
+	// The overall line of an empty pool, written at each pool's stop and
+	// not at the second stop of the first.
+	if got := strings.Count(out.String(), "nothing to run"); got != 2 {
+		t.Errorf("%d overall lines at the stops, want 2 (one a pool):\n%s", got, out.String())
+	}
+}

@@ -17,8 +17,12 @@ type Local struct {
 }
 
 // NewLocal starts a pool of opt.Jobs slots for the search in dir.
-func NewLocal(ctx context.Context, dir string, opt pool.Options) *Local {
-	l := &Local{w: pool.StartWorkers(ctx, dir, opt), segs: map[*pool.Task]Segment{}, out: make(chan Outcome), ended: make(chan struct{})}
+func NewLocal(ctx context.Context, dir string, opt pool.Options) (*Local, error) {
+	w, err := pool.StartWorkers(ctx, dir, opt)
+	if err != nil {
+		return nil, err
+	}
+	l := &Local{w: w, segs: map[*pool.Task]Segment{}, out: make(chan Outcome), ended: make(chan struct{})}
 	go func() {
 		defer close(l.ended)
 		for t := range l.w.Done() {
@@ -38,7 +42,7 @@ func NewLocal(ctx context.Context, dir string, opt pool.Options) *Local {
 			l.out <- o
 		}
 	}()
-	return l
+	return l, nil
 }
 
 // Start runs the segment's run in a slot.
