@@ -176,6 +176,6 @@ func TestDisplayOnePoolAtATime(t *testing.T) {
 	// The overall line of an empty pool, written at each pool's stop and
 	// not at the second stop of the first.
 	if got := strings.Count(out.String(), "nothing to run"); got != 2 {
-		t.Errorf("%d overall lines at the stops, want 2 (one a pool):\n%s", got, out.String())
+		t.Errorf("%d overall lines at the stops, want 2 (one per pool):\n%s", got, out.String())
 	}
 }
