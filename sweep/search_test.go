@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinydigits/tinydigits/internal/filetest"
 	"github.com/tinydigits/tinydigits/models"
 	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/sweep/search"
@@ -112,11 +113,7 @@ func TestSearchFinal(t *testing.T) {
 		t.Fatalf("-search -final: exit %d\n%s%s", code, stdout, stderr)
 	}
 	md := readFile(filepath.Join(out, "FINAL.md"))
-	for _, want := range []string{"## Validation", "## Test set: c", "| 11 |", "| 12 |", "| 21 |", "| 22 |", " of 2 |"} {
-		if !strings.Contains(md, want) {
-			t.Errorf("FINAL.md lacks %q:\n%s", want, md)
-		}
-	}
+	filetest.Contains(t, "FINAL.md", md, "## Validation", "## Test set: c", "| 11 |", "| 12 |", "| 21 |", "| 22 |", " of 2 |")
 	val, _ := filepath.Glob(filepath.Join(out, "final", "validation", "c*", "seed*"))
 	test, _ := filepath.Glob(filepath.Join(out, "final", "test", "c*", "seed*"))
 	if len(val) != 4 || len(test) != 2 {

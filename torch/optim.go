@@ -31,29 +31,19 @@ func SGDStep(params, bufs []*Tensor, c SGDConfig) error {
 	if len(params) == 0 {
 		return nil
 	}
-	ph := make([]C.tt_tensor, len(params))
-	bh := make([]C.tt_tensor, len(params))
-	for i, p := range params {
-		h, err := p.handle()
-		if err != nil {
-			return fmt.Errorf("torch: sgd step: parameter %d: %w", i, err)
-		}
-		ph[i] = h
-		if bufs[i] != nil {
-			if bh[i], err = bufs[i].handle(); err != nil {
-				return fmt.Errorf("torch: sgd step: momentum buffer %d: %w", i, err)
-			}
-		}
+	ph, err := handles("sgd step", "parameter", params, false)
+	if err != nil {
+		return err
 	}
-	var lr C.tt_tensor
-	if c.LRFrom != nil {
-		h, err := c.LRFrom.handle()
-		if err != nil {
-			return fmt.Errorf("torch: sgd step: learning rate: %w", err)
-		}
-		lr = h
+	bh, err := handles("sgd step", "momentum buffer", bufs, true)
+	if err != nil {
+		return err
 	}
-	err := check("sgd step", C.tt_sgd_step(&ph[0], &bh[0], C.int64_t(len(ph)), C.double(c.LR), lr,
+	lr, err := optionalHandle("sgd step", "learning rate", c.LRFrom)
+	if err != nil {
+		return err
+	}
+	err = check("sgd step", C.tt_sgd_step(&ph[0], &bh[0], C.int64_t(len(ph)), C.double(c.LR), lr,
 		C.double(c.Momentum), C.double(c.Dampening), C.double(c.WeightDecay), cbool(c.Nesterov)))
 	runtime.KeepAlive(c.LRFrom)
 	// Adopt the buffers the step created, even when a later parameter failed.
@@ -73,15 +63,11 @@ func ZeroGrad(params []*Tensor) error {
 	if len(params) == 0 {
 		return nil
 	}
-	ph := make([]C.tt_tensor, len(params))
-	for i, p := range params {
-		h, err := p.handle()
-		if err != nil {
-			return fmt.Errorf("torch: zero_grad: parameter %d: %w", i, err)
-		}
-		ph[i] = h
+	ph, err := handles("zero_grad", "parameter", params, false)
+	if err != nil {
+		return err
 	}
-	err := check("zero_grad", C.tt_zero_grad(&ph[0], C.int64_t(len(ph))))
+	err = check("zero_grad", C.tt_zero_grad(&ph[0], C.int64_t(len(ph))))
 	runtime.KeepAlive(params)
 	return err
 }
@@ -114,31 +100,54 @@ func average(avg, src []*Tensor, weight float64, weightFrom *Tensor) error {
 	if len(avg) != len(src) {
 		return fmt.Errorf("torch: average: %d averaged tensors for %d sources", len(avg), len(src))
 	}
-	var wt C.tt_tensor
-	if weightFrom != nil {
-		h, err := weightFrom.handle()
-		if err != nil {
-			return fmt.Errorf("torch: average: weight: %w", err)
-		}
-		wt = h
+	wt, err := optionalHandle("average", "weight", weightFrom)
+	if err != nil {
+		return err
 	}
 	if len(avg) == 0 {
 		return nil
 	}
-	ah := make([]C.tt_tensor, len(avg))
-	sh := make([]C.tt_tensor, len(src))
-	for i := range avg {
-		var err error
-		if ah[i], err = avg[i].handle(); err != nil {
-			return fmt.Errorf("torch: average: tensor %d: %w", i, err)
-		}
-		if sh[i], err = src[i].handle(); err != nil {
-			return fmt.Errorf("torch: average: source %d: %w", i, err)
-		}
+	ah, err := handles("average", "tensor", avg, false)
+	if err != nil {
+		return err
 	}
-	err := check("average", C.tt_average(&ah[0], &sh[0], C.int64_t(len(ah)), C.double(weight), wt))
+	sh, err := handles("average", "source", src, false)
+	if err != nil {
+		return err
+	}
+	err = check("average", C.tt_average(&ah[0], &sh[0], C.int64_t(len(ah)), C.double(weight), wt))
 	runtime.KeepAlive(weightFrom)
 	runtime.KeepAlive(avg)
 	runtime.KeepAlive(src)
 	return err
+}
+
+// handles returns the handles of ts for one shim call; a closed tensor is
+// named in the error as "torch: <op>: <what> <index>". With nilOK, a nil
+// entry stays a nil handle (a momentum buffer the step creates).
+func handles(op, what string, ts []*Tensor, nilOK bool) ([]C.tt_tensor, error) {
+	hs := make([]C.tt_tensor, len(ts))
+	for i, t := range ts {
+		if t == nil && nilOK {
+			continue
+		}
+		h, err := t.handle()
+		if err != nil {
+			return nil, fmt.Errorf("torch: %s: %s %d: %w", op, what, i, err)
+		}
+		hs[i] = h
+	}
+	return hs, nil
+}
+
+// optionalHandle returns t's handle, or a nil handle when t is nil.
+func optionalHandle(op, what string, t *Tensor) (C.tt_tensor, error) {
+	if t == nil {
+		return nil, nil
+	}
+	h, err := t.handle()
+	if err != nil {
+		return nil, fmt.Errorf("torch: %s: %s: %w", op, what, err)
+	}
+	return h, nil
 }

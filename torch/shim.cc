@@ -37,11 +37,7 @@ int tt_cuda_available(void) {
 int tt_cuda_device_count(void) {
   try { return static_cast<int>(torch::cuda::device_count()); } catch (...) { return 0; }
 }
-tt_error tt_manual_seed(uint64_t seed) {
-  TT_TRY
-  torch::manual_seed(seed);
-  TT_CATCH
-}
+tt_error tt_manual_seed(uint64_t seed) { TT_GUARD(torch::manual_seed(seed)); }
 tt_error tt_set_num_threads(int n) {
   TT_TRY
   if (n < 1) throw std::invalid_argument("thread count must be at least 1");

@@ -54,11 +54,7 @@ extern "C" {
 
 char *tt_cuda_graphs_unsupported(void) { return nullptr; }
 
-tt_error tt_graph_new(tt_graph *out) {
-  TT_TRY
-  *out = new Graph();
-  TT_CATCH
-}
+tt_error tt_graph_new(tt_graph *out) { TT_GUARD(*out = new Graph()); }
 
 tt_error tt_graph_capture_begin(tt_graph g, int device_index) {
   TT_TRY

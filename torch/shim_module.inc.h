@@ -9,6 +9,11 @@
 
 #include "shim_util.h"
 
+namespace nn = torch::nn;
+
+// TT_NEW_MODULE(m): a constructor's body: wrap the module m into *outm.
+#define TT_NEW_MODULE(...) TT_GUARD(*outm = wrap_module(__VA_ARGS__))
+
 extern "C" {
 
 // ---- modules ----
@@ -17,24 +22,20 @@ void tt_module_free(tt_module m) { delete static_cast<torch::nn::AnyModule *>(m)
 
 tt_error tt_conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride,
                    int64_t padding, int64_t groups, int bias, tt_module *outm) {
-  TT_TRY
-  *outm = wrap_module(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
-                                            .stride(stride)
-                                            .padding(padding)
-                                            .groups(groups)
-                                            .bias(bias != 0)));
-  TT_CATCH
+  TT_NEW_MODULE(nn::Conv2d(nn::Conv2dOptions(in, out, kernel)
+                               .stride(stride)
+                               .padding(padding)
+                               .groups(groups)
+                               .bias(bias != 0)));
 }
 tt_error tt_batchnorm2d(int64_t features, double eps, double momentum, int affine,
                         tt_module *outm) {
-  TT_TRY
-  *outm = wrap_module(torch::nn::BatchNorm2d(
-      torch::nn::BatchNorm2dOptions(features).eps(eps).momentum(momentum).affine(affine != 0)));
-  TT_CATCH
+  TT_NEW_MODULE(nn::BatchNorm2d(
+      nn::BatchNorm2dOptions(features).eps(eps).momentum(momentum).affine(affine != 0)));
 }
 tt_error tt_batchnorm_cumulative(tt_module m, int cumulative, double momentum) {
   TT_TRY
-  auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(M(m).ptr());
+  auto bn = std::dynamic_pointer_cast<nn::BatchNorm2dImpl>(M(m).ptr());
   if (!bn) throw std::invalid_argument("not a BatchNorm2d");
   if (cumulative) {
     bn->reset_running_stats();
@@ -44,68 +45,32 @@ tt_error tt_batchnorm_cumulative(tt_module m, int cumulative, double momentum) {
   }
   TT_CATCH
 }
-tt_error tt_dropout(double p, tt_module *outm) {
-  TT_TRY
-  *outm = wrap_module(torch::nn::Dropout(torch::nn::DropoutOptions(p)));
-  TT_CATCH
-}
-tt_error tt_dropout2d(double p, tt_module *outm) {
-  TT_TRY
-  *outm = wrap_module(torch::nn::Dropout2d(torch::nn::Dropout2dOptions(p)));
-  TT_CATCH
-}
-tt_error tt_silu(tt_module *outm) {
-  TT_TRY
-  *outm = wrap_module(torch::nn::SiLU());
-  TT_CATCH
-}
+tt_error tt_dropout(double p, tt_module *outm) { TT_NEW_MODULE(nn::Dropout(nn::DropoutOptions(p))); }
+tt_error tt_dropout2d(double p, tt_module *outm) { TT_NEW_MODULE(nn::Dropout2d(nn::Dropout2dOptions(p))); }
+tt_error tt_silu(tt_module *outm) { TT_NEW_MODULE(nn::SiLU()); }
 tt_error tt_gelu(int tanh, tt_module *outm) {
-  TT_TRY
-  *outm = wrap_module(torch::nn::GELU(torch::nn::GELUOptions().approximate(tanh ? "tanh" : "none")));
-  TT_CATCH
+  TT_NEW_MODULE(nn::GELU(nn::GELUOptions().approximate(tanh ? "tanh" : "none")));
 }
-tt_error tt_relu(int inplace, tt_module *outm) {
-  TT_TRY
-  *outm = wrap_module(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(inplace != 0)));
-  TT_CATCH
-}
+tt_error tt_relu(int inplace, tt_module *outm) { TT_NEW_MODULE(nn::ReLU(nn::ReLUOptions().inplace(inplace != 0))); }
 tt_error tt_maxpool2d(int64_t kernel, int64_t stride, tt_module *outm) {
-  TT_TRY
-  *outm = wrap_module(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(kernel).stride(stride)));
-  TT_CATCH
+  TT_NEW_MODULE(nn::MaxPool2d(nn::MaxPool2dOptions(kernel).stride(stride)));
 }
 tt_error tt_avgpool2d(int64_t kernel, int64_t stride, tt_module *outm) {
-  TT_TRY
-  *outm = wrap_module(torch::nn::AvgPool2d(torch::nn::AvgPool2dOptions(kernel).stride(stride)));
-  TT_CATCH
+  TT_NEW_MODULE(nn::AvgPool2d(nn::AvgPool2dOptions(kernel).stride(stride)));
 }
 tt_error tt_adaptive_avgpool2d(int64_t out_h, int64_t out_w, tt_module *outm) {
-  TT_TRY
-  *outm = wrap_module(torch::nn::AdaptiveAvgPool2d(
-      torch::nn::AdaptiveAvgPool2dOptions({out_h, out_w})));
-  TT_CATCH
+  TT_NEW_MODULE(nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions({out_h, out_w})));
 }
 tt_error tt_linear(int64_t in, int64_t out, int bias, tt_module *outm) {
-  TT_TRY
-  *outm = wrap_module(torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias != 0)));
-  TT_CATCH
+  TT_NEW_MODULE(nn::Linear(nn::LinearOptions(in, out).bias(bias != 0)));
 }
 tt_error tt_flatten(int64_t start_dim, int64_t end_dim, tt_module *outm) {
-  TT_TRY
-  *outm = wrap_module(
-      torch::nn::Flatten(torch::nn::FlattenOptions().start_dim(start_dim).end_dim(end_dim)));
-  TT_CATCH
+  TT_NEW_MODULE(nn::Flatten(nn::FlattenOptions().start_dim(start_dim).end_dim(end_dim)));
 }
-tt_error tt_log_softmax(int64_t dim, tt_module *outm) {
-  TT_TRY
-  *outm = wrap_module(torch::nn::LogSoftmax(torch::nn::LogSoftmaxOptions(dim)));
-  TT_CATCH
-}
+tt_error tt_log_softmax(int64_t dim, tt_module *outm) { TT_NEW_MODULE(nn::LogSoftmax(nn::LogSoftmaxOptions(dim))); }
 
 tt_error tt_module_forward(tt_module m, tt_tensor x, tt_tensor *out) {
-  TT_TRY
-  *out = wrap(M(m).forward(T(x)));
-  TT_CATCH
+  TT_GUARD(*out = wrap(M(m).forward(T(x))));
 }
 tt_error tt_forward_chain(tt_module *mods, int64_t n, tt_tensor x, int inference, tt_tensor *out) {
   TT_TRY

@@ -102,11 +102,7 @@ void tt_tensor_device(tt_tensor t, int *type, int *index) {
   *index = d.has_index() ? d.index() : -1;
 }
 
-tt_error tt_tensor_item(tt_tensor t, double *out) {
-  TT_TRY
-  *out = T(t).item<double>();
-  TT_CATCH
-}
+tt_error tt_tensor_item(tt_tensor t, double *out) { TT_GUARD(*out = T(t).item<double>()); }
 
 tt_error tt_tensor_to(tt_tensor t, int device_type, int device_index, int dtype,
                       tt_tensor *out) {
@@ -117,16 +113,12 @@ tt_error tt_tensor_to(tt_tensor t, int device_type, int device_index, int dtype,
 }
 
 tt_error tt_tensor_clone(tt_tensor t, tt_tensor *out) {
-  TT_TRY
-  *out = wrap(T(t).detach().clone());
-  TT_CATCH
+  TT_GUARD(*out = wrap(T(t).detach().clone()));
 }
 
 int tt_tensor_requires_grad(tt_tensor t) { return T(t).requires_grad() ? 1 : 0; }
 tt_error tt_tensor_set_requires_grad(tt_tensor t, int on) {
-  TT_TRY
-  T(t).set_requires_grad(on != 0);
-  TT_CATCH
+  TT_GUARD(T(t).set_requires_grad(on != 0));
 }
 
 tt_error tt_tensor_grad(tt_tensor t, tt_tensor *out) {
@@ -136,38 +128,18 @@ tt_error tt_tensor_grad(tt_tensor t, tt_tensor *out) {
   TT_CATCH
 }
 
-tt_error tt_tensor_backward(tt_tensor t) {
-  TT_TRY
-  T(t).backward();
-  TT_CATCH
-}
+tt_error tt_tensor_backward(tt_tensor t) { TT_GUARD(T(t).backward()); }
 
 // ---- ops ----
 
 tt_error tt_argmax(tt_tensor t, int64_t dim, int keepdim, tt_tensor *out) {
-  TT_TRY
-  *out = wrap(T(t).argmax(dim, keepdim != 0));
-  TT_CATCH
+  TT_GUARD(*out = wrap(T(t).argmax(dim, keepdim != 0)));
 }
-tt_error tt_eq(tt_tensor a, tt_tensor b, tt_tensor *out) {
-  TT_TRY
-  *out = wrap(T(a).eq(T(b)));
-  TT_CATCH
-}
-tt_error tt_sum(tt_tensor t, tt_tensor *out) {
-  TT_TRY
-  *out = wrap(T(t).sum());
-  TT_CATCH
-}
-tt_error tt_mean(tt_tensor t, tt_tensor *out) {
-  TT_TRY
-  *out = wrap(T(t).mean());
-  TT_CATCH
-}
+tt_error tt_eq(tt_tensor a, tt_tensor b, tt_tensor *out) { TT_GUARD(*out = wrap(T(a).eq(T(b)))); }
+tt_error tt_sum(tt_tensor t, tt_tensor *out) { TT_GUARD(*out = wrap(T(t).sum())); }
+tt_error tt_mean(tt_tensor t, tt_tensor *out) { TT_GUARD(*out = wrap(T(t).mean())); }
 tt_error tt_nll_loss(tt_tensor logp, tt_tensor target, int reduction, tt_tensor *out) {
-  TT_TRY
-  *out = wrap(at::nll_loss(T(logp), T(target), {}, reduction));
-  TT_CATCH
+  TT_GUARD(*out = wrap(at::nll_loss(T(logp), T(target), {}, reduction)));
 }
 // As torch.nn.functional.cross_entropy with label_smoothing on
 // log-probabilities: (1 - eps) · NLL + eps · (the mean of -logp over the

@@ -42,6 +42,10 @@ tt_error tt_err(const char *msg) {
   }                                                            \
   return nullptr;
 
+// TT_GUARD(stmt) is a function body of one statement between TT_TRY and
+// TT_CATCH: the shape of most of the shim's thin wrappers.
+#define TT_GUARD(...) TT_TRY __VA_ARGS__; TT_CATCH
+
 inline at::Tensor &T(tt_tensor t) { return *static_cast<at::Tensor *>(t); }
 inline tt_tensor wrap(at::Tensor t) { return new at::Tensor(std::move(t)); }
 

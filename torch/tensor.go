@@ -175,13 +175,7 @@ func CopyFrom[E Element](t *Tensor, data []E) error {
 // Fill sets every element of t to v, in place, outside autograd. On a GPU it
 // queues the work and does not wait.
 func (t *Tensor) Fill(v float64) error {
-	h, err := t.handle()
-	if err != nil {
-		return err
-	}
-	err = check("fill", C.tt_tensor_fill(h, C.double(v)))
-	runtime.KeepAlive(t)
-	return err
+	return t.call("fill", func(h C.tt_tensor) C.tt_error { return C.tt_tensor_fill(h, C.double(v)) })
 }
 
 // Assign copies src's values into t in place, outside autograd. The shapes
@@ -265,6 +259,17 @@ func (t *Tensor) Item() (float64, error) {
 	return float64(v), err
 }
 
+// call runs a shim call on t that makes nothing.
+func (t *Tensor) call(op string, f func(C.tt_tensor) C.tt_error) error {
+	h, err := t.handle()
+	if err != nil {
+		return err
+	}
+	err = check(op, f(h))
+	runtime.KeepAlive(t)
+	return err
+}
+
 // unary runs a shim call that makes one tensor from t.
 func (t *Tensor) unary(op string, f func(C.tt_tensor, *C.tt_tensor) C.tt_error) (*Tensor, error) {
 	h, err := t.handle()
@@ -333,13 +338,7 @@ func (t *Tensor) RequiresGrad() bool {
 
 // SetRequiresGrad turns autograd tracking on or off for a leaf tensor.
 func (t *Tensor) SetRequiresGrad(on bool) error {
-	h, err := t.handle()
-	if err != nil {
-		return err
-	}
-	err = check("set_requires_grad", C.tt_tensor_set_requires_grad(h, cbool(on)))
-	runtime.KeepAlive(t)
-	return err
+	return t.call("set_requires_grad", func(h C.tt_tensor) C.tt_error { return C.tt_tensor_set_requires_grad(h, cbool(on)) })
 }
 
 // Grad returns the gradient accumulated by Backward, or nil when there is
@@ -361,13 +360,7 @@ func (t *Tensor) Grad() (*Tensor, error) {
 // Backward computes the gradients of this one-element tensor with respect to
 // the leaves of its graph.
 func (t *Tensor) Backward() error {
-	h, err := t.handle()
-	if err != nil {
-		return err
-	}
-	err = check("backward", C.tt_tensor_backward(h))
-	runtime.KeepAlive(t)
-	return err
+	return t.call("backward", func(h C.tt_tensor) C.tt_error { return C.tt_tensor_backward(h) })
 }
 
 // Argmax returns the indices of the largest values along dim.

@@ -387,7 +387,7 @@ func TestSaveLoadTensors(t *testing.T) {
 	if !strings.HasPrefix(string(data), "PK") {
 		t.Errorf("not a zip archive: % x", data[:4])
 	}
-	got := loadTensors(t, data)
+	got := torchtest.Load(t, data)
 	if len(got) != 2 || got[0].Name != "a.weight" || got[1].Name != "b" {
 		t.Fatalf("loaded %v", got)
 	}
@@ -416,7 +416,7 @@ func TestLoadPythonFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := loadTensors(t, data)
+	got := torchtest.Load(t, data)
 	if len(got) != 3 || got[0].Name != "w" || got[1].Name != "steps" || got[2].Name != "mask" {
 		t.Fatalf("loaded %v", got)
 	}
@@ -544,20 +544,4 @@ func values(t *testing.T, items []torch.Named) map[string][]float32 {
 		it.Tensor.Close()
 	}
 	return out
-}
-
-// loadTensors loads a saved file's named tensors, closed when the test
-// ends.
-func loadTensors(t *testing.T, data []byte) []torch.Named {
-	t.Helper()
-	got, err := torch.LoadTensors(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, n := range got {
-			n.Tensor.Close()
-		}
-	})
-	return got
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinydigits/tinydigits/internal/filetest"
 	"github.com/tinydigits/tinydigits/torch"
 )
 
@@ -37,11 +38,7 @@ func TestCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("dry run: exit %d\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{"8,442 parameters", "libtorch " + torch.Version(), "MD5 verified", "Total params: 8,442", "epoch  1/15", "dry run"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("dry run output lacks %q:\n%s", want, out)
-		}
-	}
+	filetest.Contains(t, "dry run output", out, "8,442 parameters", "libtorch "+torch.Version(), "MD5 verified", "Total params: 8,442", "epoch  1/15", "dry run")
 	// --flag=value and single-dash long names both work.
 	if out, errOut, code := runCmd("--arch=step2", "-dry-run", "-quiet", "-epochs=3"); code != 0 || !strings.Contains(out, "8,582 parameters") || !strings.Contains(out, "3 epochs*") {
 		t.Errorf("--arch=step2: exit %d\n%s%s", code, out, errOut)

@@ -8,6 +8,7 @@ package torchtest
 import (
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"testing"
 
@@ -58,7 +59,7 @@ func Near(a, b []float32, tol float64) bool {
 // test ends.
 func SmallNet(t testing.TB) *nn.Sequential {
 	t.Helper()
-	net, err := nn.NewSequential(
+	return Net(t,
 		nn.Conv2d{In: 1, Out: 4, Kernel: 3, Padding: 1, NoBias: true},
 		nn.BatchNorm2d{Features: 4},
 		nn.ReLU{},
@@ -68,11 +69,44 @@ func SmallNet(t testing.TB) *nn.Sequential {
 		nn.Flatten{},
 		nn.LogSoftmax{Dim: 1},
 	)
+}
+
+// Net builds a Sequential of specs, failing the test on an error, and
+// closes it when the test ends.
+func Net(t testing.TB, specs ...nn.Spec) *nn.Sequential {
+	t.Helper()
+	net, err := nn.NewSequential(specs...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(net.Close)
 	return net
+}
+
+// Load loads a saved file's named tensors (torch.LoadTensors), failing the
+// test on an error; the tensors are closed when the test ends.
+func Load(t testing.TB, data []byte) []torch.Named {
+	t.Helper()
+	got, err := torch.LoadTensors(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, n := range got {
+			n.Tensor.Close()
+		}
+	})
+	return got
+}
+
+// LoadFile is Load on the file at path (a test's fixture).
+func LoadFile(t testing.TB, path string) []torch.Named {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Load(t, data)
 }
 
 // Damaged is a fuzz test's seed corpus for a saved file: the file, its

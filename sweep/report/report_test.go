@@ -1,14 +1,13 @@
 package report
 
 import (
-	"encoding/csv"
-	"image/png"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/tinydigits/tinydigits/internal/filetest"
 	"github.com/tinydigits/tinydigits/runfolder"
 )
 
@@ -81,8 +80,7 @@ func TestReport(t *testing.T) {
 	if strings.Join(files, " ") != "SWEEP.md sweep.csv accuracy.png params.png" {
 		t.Errorf("files %v", files)
 	}
-	md, _ := os.ReadFile(filepath.Join(dir, MarkdownFile))
-	for _, want := range []string{
+	wantInReport(t, dir,
 		"2 configurations, 4 runs (3 finished, 1 unfinished)",
 		// step3's 99.50 ranks above tiny's 99.45.
 		"| step3 | 8,442 | 1 | 99.50 ± 0.00 | 99.50 | 99.50 ± 0.00 | 1 of 1 (≥ 99.40%) | 5.0 min |\n| tiny,lr=0.05 | 3,897 | 2 | 99.45 ± 0.10 | 99.30 | 99.55 ± 0.07 | 1 of 2 (≥ 99.40%) | 1.5 min |",
@@ -90,28 +88,14 @@ func TestReport(t *testing.T) {
 		"| 1 | 99.60 (3) | 99.40, 99.50, 99.60 | 99.40 | yes | 1.0 min |",
 		"| 2 | 99.50 (3) | 99.30, 99.40, 99.50 | 99.30 | no | 2.0 min |",
 		"| mean ± sd | 99.55 ± 0.07 | 99.45 ± 0.10 (all 6) | 99.30 (lowest) | 1 of 2 | 1.5 min |",
-		"Unfinished: " + filepath.Join("tiny,lr=0.05", "seed3"),
-	} {
-		if !strings.Contains(string(md), want) {
-			t.Errorf("SWEEP.md lacks %q:\n%s", want, md)
-		}
-	}
-	f, _ := os.Open(filepath.Join(dir, CSVFile))
-	rows, err := csv.NewReader(f).ReadAll()
-	f.Close()
+		"Unfinished: "+filepath.Join("tiny,lr=0.05", "seed3"),
+	)
+	rows, err := filetest.CSV(filepath.Join(dir, CSVFile))
 	if err != nil || len(rows) != 3 || rows[1][0] != "step3" || rows[2][0] != "tiny,lr=0.05" || rows[2][5] != "99.4500" || rows[2][11] != "1" {
 		t.Errorf("sweep.csv: %v %q", err, rows)
 	}
 	for _, name := range []string{AccuracyPNG, ParamsPNG} {
-		f, err := os.Open(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := png.Decode(f)
-		f.Close()
-		if err != nil || img.Bounds().Dx() < 300 {
-			t.Errorf("%s: %v", name, err)
-		}
+		filetest.PNG(t, filepath.Join(dir, name), 300)
 	}
 
 	// One net only: no params.png, and an old one goes.
@@ -150,11 +134,11 @@ func TestReportUnreadableSummary(t *testing.T) {
 	}
 	var md strings.Builder
 	s.Markdown(&md)
-	for _, want := range []string{"2 runs (1 finished, 0 unfinished, 1 unreadable)", "Unreadable, not counted: " + filepath.Join("tiny", "seed2", "summary.json") + ": unexpected end of JSON input", "| tiny | 3,897 | 1 | 99.50 ± 0.10 |"} {
-		if !strings.Contains(md.String(), want) {
-			t.Errorf("SWEEP.md lacks %q:\n%s", want, md.String())
-		}
-	}
+	filetest.Contains(t, "SWEEP.md", md.String(),
+		"2 runs (1 finished, 0 unfinished, 1 unreadable)",
+		"Unreadable, not counted: "+filepath.Join("tiny", "seed2", "summary.json")+": unexpected end of JSON input",
+		"| tiny | 3,897 | 1 | 99.50 ± 0.10 |",
+	)
 }
 
 // Test and validation accuracies are of different images: a sweep over
@@ -221,21 +205,22 @@ func TestReportAveragedRuns(t *testing.T) {
 	if _, err := s.Write(); err != nil {
 		t.Fatal(err)
 	}
-	md, _ := os.ReadFile(filepath.Join(dir, MarkdownFile))
-	for _, want := range []string{
+	wantInReport(t, dir,
 		"tiny,ema=0.999 evaluates averaged weights; its trained weights (the same runs without averaging): last 3 epochs 99.42 ± 0.08, lowest 99.30, 1 of 2 seeds holding the target.",
 		"| 1 | 99.30, 99.40, 99.50 | 99.30 | no |",
 		"| 2 | 99.40, 99.45, 99.50 | 99.40 | yes |",
 		"| mean ± sd | 99.42 ± 0.08 | 99.30 (lowest) | 1 of 2 |",
-	} {
-		if !strings.Contains(string(md), want) {
-			t.Errorf("SWEEP.md lacks %q:\n%s", want, md)
-		}
-	}
-	f, _ := os.Open(filepath.Join(dir, CSVFile))
-	rows, err := csv.NewReader(f).ReadAll()
-	f.Close()
+	)
+	rows, err := filetest.CSV(filepath.Join(dir, CSVFile))
 	if err != nil || len(rows) != 2 || rows[0][17] != "raw_last3_mean" || rows[1][17] != "99.4250" || rows[1][19] != "99.3000" || rows[1][20] != "1" {
 		t.Errorf("sweep.csv: %v %q", err, rows)
 	}
+}
+
+// wantInReport fails the test for each of wants that dir's SWEEP.md does
+// not hold.
+func wantInReport(t *testing.T, dir string, wants ...string) {
+	t.Helper()
+	md, _ := os.ReadFile(filepath.Join(dir, MarkdownFile))
+	filetest.Contains(t, "SWEEP.md", string(md), wants...)
 }

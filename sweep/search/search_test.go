@@ -94,15 +94,7 @@ var handScores = map[string]float64{"c001": 98.0, "c002": 99.0, "c003": 97.0, "c
 //	c006 98.5: best 3 of 6 are c004, c002, c006: promote c006; 98.5 at 3
 //	nothing left: 6 candidates, none promotable
 func TestDecisionsByHand(t *testing.T) {
-	dir := t.TempDir()
-	s, err := Open(writeSpec(t, dir, handSpec), filepath.Join(dir, "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeRuns{t: t, dir: s.Dir, scores: handScores, out: make(chan Outcome)}
-	if err := s.Drive(context.Background(), f, 1); err != nil {
-		t.Fatal(err)
-	}
+	s := driveFake(t, handSpec, handScores, 1)
 	want := "start c001, reached c001 0, start c002, reached c002 0, promote c002 1, reached c002 1, " +
 		"start c003, reached c003 0, start c004, reached c004 0, promote c004 1, reached c004 1, promote c004 2, reached c004 2, " +
 		"start c005, reached c005 0, start c006, reached c006 0, promote c006 1, reached c006 1"
@@ -138,16 +130,7 @@ const closingSpec = `{"base": "tiny5.json", "seeds": "1", "candidates": 4, "rung
 //	promotion: epoch 3 promoted no one, its best is c004: to the end
 //	then every rung has promoted one: the search ends
 func TestClosingPromotion(t *testing.T) {
-	dir := t.TempDir()
-	spec := writeSpec(t, dir, closingSpec)
-	s, err := Open(spec, filepath.Join(dir, "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeRuns{t: t, dir: s.Dir, scores: handScores, out: make(chan Outcome)}
-	if err := s.Drive(context.Background(), f, 1); err != nil {
-		t.Fatal(err)
-	}
+	s := driveFake(t, closingSpec, handScores, 1)
 	want := "start c001, reached c001 0, start c002, reached c002 0, start c003, reached c003 0, promote c002 1, reached c002 1, " +
 		"start c004, reached c004 0, promote c004 1, reached c004 1, promote c004 2, reached c004 2"
 	if got := trace(s.State.Decisions); got != want {
@@ -157,6 +140,22 @@ func TestClosingPromotion(t *testing.T) {
 	if spent, full := s.EpochsTrained(); spent != 10 || full != 20 {
 		t.Errorf("epochs %d of %d, want 10 of 20", spent, full)
 	}
+}
+
+// driveFake opens the search of the spec text in a new folder and drives
+// it to the end with fake runs scored by scores, jobs at a time.
+func driveFake(t *testing.T, text string, scores map[string]float64, jobs int) *Search {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := Open(writeSpec(t, dir, text), filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeRuns{t: t, dir: s.Dir, scores: scores, out: make(chan Outcome)}
+	if err := s.Drive(context.Background(), f, jobs); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func trace(ds []Decision) string {
@@ -222,17 +221,8 @@ func stopAndContinue(t *testing.T, spec *Spec, out string, stop int, whole *Sear
 // A candidate over the budget is never trained: the search draws again and
 // counts it; equal candidates are tried once.
 func TestBudgetAndRepeats(t *testing.T) {
-	dir := t.TempDir()
-	spec := writeSpec(t, dir, `{"base": "tiny5.json", "seeds": "1", "candidates": 3, "budget": 4000, "rungs": [1],
-		"layers": {"1.out": [9, 12, 40]}}`)
-	s, err := Open(spec, filepath.Join(dir, "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeRuns{t: t, dir: s.Dir, scores: map[string]float64{}, out: make(chan Outcome)}
-	if err := s.Drive(context.Background(), f, 2); err != nil {
-		t.Fatal(err)
-	}
+	s := driveFake(t, `{"base": "tiny5.json", "seeds": "1", "candidates": 3, "budget": 4000, "rungs": [1],
+		"layers": {"1.out": [9, 12, 40]}}`, map[string]float64{}, 2)
 	// By hand: tiny (conv1 to 9 channels) has 3,897 parameters. With 12,
 	// conv1 is 12·9 + 24 (BatchNorm) and conv2 9·12·9 + 18: 3,897 − (81 +
 	// 18 + 729 + 18) + (108 + 24 + 972 + 18) = 4,173, over 4,000; with 40,

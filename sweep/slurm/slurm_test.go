@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinydigits/tinydigits/internal/filetest"
 	"github.com/tinydigits/tinydigits/sweep/grid"
 )
 
@@ -23,12 +24,9 @@ func TestWriteAndReadLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	text, _ := os.ReadFile(script)
-	for _, want := range []string{"#SBATCH --array=1-2%1\n", "#SBATCH --cpus-per-task=2\n", "#SBATCH --mem=600M\n", "#SBATCH --gres=gpu:1\n",
-		"#SBATCH --partition=gpu\n", "#SBATCH --job-name=x_y\n", `exec '` + dir + `/slurm/sweep' -task "$SLURM_ARRAY_TASK_ID" '` + dir + `'`} {
-		if !strings.Contains(string(text), want) {
-			t.Errorf("script lacks %q:\n%s", want, text)
-		}
-	}
+	filetest.Contains(t, "script", string(text), "#SBATCH --array=1-2%1\n", "#SBATCH --cpus-per-task=2\n", "#SBATCH --mem=600M\n", "#SBATCH --gres=gpu:1\n",
+		"#SBATCH --partition=gpu\n", "#SBATCH --job-name=x_y\n", `exec '`+dir+`/slurm/sweep' -task "$SLURM_ARRAY_TASK_ID" '`+dir+`'`,
+	)
 	if info, err := os.Stat(filepath.Join(dir, Folder, Program)); err != nil || info.Mode()&0o111 == 0 {
 		t.Errorf("program copy: %v", err)
 	}

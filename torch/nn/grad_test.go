@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/tinydigits/tinydigits/internal/torchtest"
 	"github.com/tinydigits/tinydigits/torch"
 	"github.com/tinydigits/tinydigits/torch/nn"
 )
@@ -14,16 +15,12 @@ func TestGradientMatchesFiniteDifferences(t *testing.T) {
 	if err := torch.ManualSeed(3); err != nil {
 		t.Fatal(err)
 	}
-	net, err := nn.NewSequential(
+	net := torchtest.Net(t,
 		nn.Conv2d{In: 1, Out: 3, Kernel: 3},
 		nn.AdaptiveAvgPool2d{Size: 1},
 		nn.Flatten{},
 		nn.LogSoftmax{Dim: 1},
 	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer net.Close()
 	if err := net.ToDType(torch.Float64); err != nil {
 		t.Fatal(err)
 	}

@@ -165,10 +165,7 @@ func (p MaxPool2d) String() string {
 }
 
 func (p MaxPool2d) build() (*torch.Module, error) {
-	if p.Kernel < 1 || p.Stride < 0 {
-		return nil, fmt.Errorf("nn: %v: kernel must be positive", p)
-	}
-	return torch.NewMaxPool2d(p.Kernel, or(p.Stride, p.Kernel))
+	return buildPool(p, p.Kernel, p.Stride, torch.NewMaxPool2d)
 }
 
 // AvgPool2d averages over square windows (torch.nn.AvgPool2d). Stride 0
@@ -180,10 +177,7 @@ func (p AvgPool2d) String() string {
 }
 
 func (p AvgPool2d) build() (*torch.Module, error) {
-	if p.Kernel < 1 || p.Stride < 0 {
-		return nil, fmt.Errorf("nn: %v: kernel must be positive", p)
-	}
-	return torch.NewAvgPool2d(p.Kernel, or(p.Stride, p.Kernel))
+	return buildPool(p, p.Kernel, p.Stride, torch.NewAvgPool2d)
 }
 
 // AdaptiveAvgPool2d averages each channel down to Size×Size
@@ -231,6 +225,15 @@ type LogSoftmax struct{ Dim int }
 
 func (l LogSoftmax) String() string                { return fmt.Sprintf("LogSoftmax(dim=%d)", l.Dim) }
 func (l LogSoftmax) build() (*torch.Module, error) { return torch.NewLogSoftmax(l.Dim) }
+
+// buildPool checks a pooling layer's window and makes its module; stride 0
+// is the kernel.
+func buildPool(p fmt.Stringer, kernel, stride int, make func(kernel, stride int) (*torch.Module, error)) (*torch.Module, error) {
+	if kernel < 1 || stride < 0 {
+		return nil, fmt.Errorf("nn: %v: kernel must be positive", p)
+	}
+	return make(kernel, or(stride, kernel))
+}
 
 func or(v, def int) int {
 	if v == 0 {

@@ -143,18 +143,9 @@ func TestLoadRejectsMismatches(t *testing.T) {
 // for the same network: its state dict, an input and PyTorch's eval-mode
 // output for it. Loading the state dict here must give PyTorch's output.
 func TestLoadPyTorchStateDict(t *testing.T) {
-	data, err := os.ReadFile("testdata/python_state.pt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := torch.LoadTensors(data)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var state []torch.Named
 	var x, want *torch.Tensor
-	for _, n := range all {
-		t.Cleanup(n.Tensor.Close)
+	for _, n := range torchtest.LoadFile(t, "testdata/python_state.pt") {
 		switch {
 		case n.Name == "input":
 			x = n.Tensor

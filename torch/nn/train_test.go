@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinydigits/tinydigits/internal/torchtest"
 	"github.com/tinydigits/tinydigits/torch"
 	"github.com/tinydigits/tinydigits/torch/nn"
 	"github.com/tinydigits/tinydigits/torch/optim"
@@ -24,15 +25,12 @@ type trainer struct {
 
 func newTrainer(t *testing.T, lr float64, specs ...nn.Spec) *trainer {
 	t.Helper()
-	net, err := nn.NewSequential(specs...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	net := torchtest.Net(t, specs...)
 	opt, err := optim.NewSGD(nn.Parameters(net), optim.SGDConfig{LR: lr, Momentum: 0.9})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { opt.Close(); net.Close() })
+	t.Cleanup(opt.Close)
 	return &trainer{net: net, opt: opt}
 }
 

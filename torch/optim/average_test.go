@@ -3,7 +3,6 @@ package optim_test
 import (
 	"fmt"
 	"math"
-	"os"
 	"strings"
 	"testing"
 
@@ -28,19 +27,7 @@ func withPrefix(items []torch.Named, prefix string) []torch.Named {
 // tensors are closed when the test ends.
 func loadFixture(t *testing.T) ([]torch.Named, map[string]*torch.Tensor) {
 	t.Helper()
-	data, err := os.ReadFile("testdata/average.pt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	file, err := torch.LoadTensors(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, n := range file {
-			n.Tensor.Close()
-		}
-	})
+	file := torchtest.LoadFile(t, "testdata/average.pt")
 	byName := map[string]*torch.Tensor{}
 	for _, n := range file {
 		byName[n.Name] = n.Tensor
@@ -77,14 +64,8 @@ func averageMatchesPyTorch(t *testing.T, tensors bool) {
 		t.Fatal(err)
 	}
 	defer opt.Close()
-	e, err := optim.NewAverage(ema, net, 0.8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := optim.NewAverage(swa, net, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := mustAverage(t, ema, net, 0.8)
+	s := mustAverage(t, swa, net, 0)
 	update := func(a *optim.Average) error { return a.Update() }
 	if tensors {
 		var scalars []*torch.Tensor
@@ -182,16 +163,20 @@ func averageMatchesPyTorch(t *testing.T, tensors bool) {
 	}
 }
 
+// mustAverage is optim.NewAverage, failing the test on an error.
+func mustAverage(t *testing.T, avg, src nn.Module, decay float64) *optim.Average {
+	t.Helper()
+	a, err := optim.NewAverage(avg, src, decay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 func TestAverageWeights(t *testing.T) {
 	a, b := torchtest.SmallNet(t), torchtest.SmallNet(t)
-	ema, err := optim.NewAverage(a, b, 0.999)
-	if err != nil {
-		t.Fatal(err)
-	}
-	swa, err := optim.NewAverage(a, b, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ema := mustAverage(t, a, b, 0.999)
+	swa := mustAverage(t, a, b, 0)
 	for n, want := range []float64{1, 0.5, 1.0 / 3, 0.25} {
 		if w := swa.Weight(); math.Abs(w-want) > 1e-15 {
 			t.Errorf("equal average, update %d: weight %g, want %g", n+1, w, want)

@@ -119,9 +119,7 @@ func sameFiles(a, b map[string][]byte) bool {
 func TestRunFolderLock(t *testing.T) {
 	c := shortConfig(t)
 	c.Epochs = 1
-	if _, err := Run(context.Background(), c, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
+	mustRun(t, c)
 	before := snapshot(t, c.Out)
 	held, err := runfolder.Lock(c.Out)
 	if err != nil {

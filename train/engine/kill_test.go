@@ -133,9 +133,7 @@ func TestKillAtEveryWrite(t *testing.T) {
 	finished := t.TempDir() // 2 epochs, finished
 	f := base
 	f.Out = finished
-	if _, err := Run(context.Background(), f, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
+	mustRun(t, f)
 
 	resume := func(dir string, epochs int) Config {
 		r, err := DefaultConfig("step3")

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinydigits/tinydigits/internal/filetest"
 	"github.com/tinydigits/tinydigits/models"
-
 	"github.com/tinydigits/tinydigits/torch/optim"
 )
 
@@ -49,11 +49,7 @@ func TestHoldoutAndOneCycle(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	text := out.String()
-	for _, want := range []string{"the last 500 training images held out", "validation loss", "best validation accuracy", "OneCycle(peak at 40% of the steps)", "weight decay 0.0001", "label smoothing 0.1"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("output lacks %q:\n%s", want, text)
-		}
-	}
+	filetest.Contains(t, "output", text, "the last 500 training images held out", "validation loss", "best validation accuracy", "OneCycle(peak at 40% of the steps)", "weight decay 0.0001", "label smoothing 0.1")
 	if res.EvaluatedOn != "validation" || res.TestImages != 500 || res.TrainImages != 640 || res.Epochs[0].TestTotal != 500 {
 		t.Errorf("evaluated on %q, %d images (%d train)", res.EvaluatedOn, res.TestImages, res.TrainImages)
 	}

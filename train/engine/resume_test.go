@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"image/png"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/tinydigits/tinydigits/internal/filetest"
 	"github.com/tinydigits/tinydigits/models"
 	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/torch"
@@ -243,9 +243,7 @@ func TestNonFiniteLossStops(t *testing.T) {
 func TestRunFolderIsNotOverwritten(t *testing.T) {
 	c := shortConfig(t)
 	c.Epochs = 1
-	if _, err := Run(context.Background(), c, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
+	mustRun(t, c)
 	before := snapshot(t, c.Out)
 	_, err := Run(context.Background(), c, &bytes.Buffer{})
 	if !IsInputError(err) || !strings.Contains(err.Error(), "already holds a finished run") || !strings.Contains(err.Error(), "-overwrite") {
@@ -273,15 +271,7 @@ func TestPicturesSummaryAndEval(t *testing.T) {
 	c.Epochs = 2
 	res := mustRun(t, c)
 	for _, name := range []string{runfolder.CurvesFile, runfolder.ConfusionFile, runfolder.WrongFile} {
-		f, err := os.Open(filepath.Join(c.Out, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := png.Decode(f)
-		f.Close()
-		if err != nil || img.Bounds().Dx() < 300 {
-			t.Errorf("%s: %v", name, err)
-		}
+		filetest.PNG(t, filepath.Join(c.Out, name), 300)
 	}
 	data, _ := os.ReadFile(filepath.Join(c.Out, runfolder.SummaryFile))
 	var s runfolder.Result

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tinydigits/tinydigits/internal/filetest"
 	"github.com/tinydigits/tinydigits/runfolder"
 	"github.com/tinydigits/tinydigits/torch"
 )
@@ -206,9 +207,7 @@ func TestResumeThreadsOverride(t *testing.T) {
 func TestCheckpointMetaFieldsRequired(t *testing.T) {
 	c := shortConfig(t)
 	c.Epochs = 1
-	if _, err := Run(context.Background(), c, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
+	mustRun(t, c)
 	items, texts, err := torch.LoadDictFile(filepath.Join(c.Out, runfolder.CheckpointFile))
 	if err != nil {
 		t.Fatal(err)
@@ -321,9 +320,7 @@ func TestRunFilesHaveOrdinaryPermissions(t *testing.T) {
 	want := fs.FileMode(0o644) &^ fs.FileMode(umask)
 	c := shortConfig(t)
 	c.Epochs = 1
-	if _, err := Run(context.Background(), c, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
+	mustRun(t, c)
 	entries, err := os.ReadDir(c.Out)
 	if err != nil {
 		t.Fatal(err)
@@ -344,9 +341,7 @@ func TestRunFilesHaveOrdinaryPermissions(t *testing.T) {
 		os.WriteFile(filepath.Join(c.Out, name), nil, 0o644)
 	}
 	c.Overwrite = true
-	if _, err := Run(context.Background(), c, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
+	mustRun(t, c)
 	entries, _ = os.ReadDir(c.Out)
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".") {
@@ -360,9 +355,7 @@ func TestRunFilesHaveOrdinaryPermissions(t *testing.T) {
 func TestEvalStops(t *testing.T) {
 	c := shortConfig(t)
 	c.Epochs = 1
-	if _, err := Run(context.Background(), c, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
+	mustRun(t, c)
 	model := filepath.Join(c.Out, runfolder.ModelFile)
 	e := config(t, "step3")
 	e.Overridden = map[string]bool{}
@@ -401,11 +394,7 @@ func TestHoldoutLabelsAndMarks(t *testing.T) {
 	if !strings.Contains(header, "val_loss,val_acc") || strings.Contains(header, "test") {
 		t.Errorf("metrics.csv header: %s", header)
 	}
-	for _, want := range []string{"the first 640*", "the last 500* training images", "seed 7*", "validation loss"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
+	filetest.Contains(t, "output", out.String(), "the first 640*", "the last 500* training images", "seed 7*", "validation loss")
 	if res.EvaluatedOn != "validation" || res.TestImages != 500 {
 		t.Errorf("evaluated on %s, %d images", res.EvaluatedOn, res.TestImages)
 	}
