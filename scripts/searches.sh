@@ -14,17 +14,37 @@
 #                                        training set; then -final
 #   ./scripts/searches.sh step3-budget   searches/step3-budget.json: at most
 #                                        step3's 8,442 parameters; then -final
+#   ./scripts/searches.sh frontier       searches/frontier-{2k,3k,6k}.json, each
+#                                        then -final (its best on 10 fresh
+#                                        validation seeds and 10 test seeds);
+#                                        then the frontier over 2K-8K with
+#                                        under-4k and step3-budget, from
+#                                        their folders where they ran here,
+#                                        else from searches/results
+#                                        (<out>/frontier.png, FRONTIER.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 name=${1:-}
 case "$name" in
-  side-by-side | under-4k | step3-budget) ;;
-  *) echo "usage: $0 side-by-side|under-4k|step3-budget" >&2; exit 2 ;;
+  side-by-side | under-4k | step3-budget | frontier) ;;
+  *) echo "usage: $0 side-by-side|under-4k|step3-budget|frontier" >&2; exit 2 ;;
 esac
 use_libtorch
 go build -o bin/sweep ./sweep
 out=${OUT:-runs}
+if [ "$name" = frontier ]; then
+  dirs=()
+  for b in 2k 3k 6k; do
+    bin/sweep -search "searches/frontier-$b.json" -out "$out/search-frontier-$b" -final
+    dirs+=("$out/search-frontier-$b")
+  done
+  for done in under-4k step3-budget; do
+    if [ -f "$out/search-$done/search.json" ]; then dirs+=("$out/search-$done"); else dirs+=("searches/results/$done"); fi
+  done
+  go run ./scripts/bench/frontier -out "$out/frontier.png" "${dirs[@]}" | tee "$out/FRONTIER.md"
+  exit 0
+fi
 bin/sweep -search "searches/$name.json" -out "$out/search-$name"
 if [ "$name" = side-by-side ]; then
   # The full grid: every candidate the search drew, every seed, to the end,
