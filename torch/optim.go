@@ -31,19 +31,12 @@ func SGDStep(params, bufs []*Tensor, c SGDConfig) error {
 	if len(params) == 0 {
 		return nil
 	}
-	ph, err := handles("sgd step", "parameter", params, false)
-	if err != nil {
-		return err
+	hs := handleSet{op: "sgd step"}
+	ph, bh, lr := hs.list("parameter", params, false), hs.list("momentum buffer", bufs, true), hs.optional("learning rate", c.LRFrom)
+	if hs.err != nil {
+		return hs.err
 	}
-	bh, err := handles("sgd step", "momentum buffer", bufs, true)
-	if err != nil {
-		return err
-	}
-	lr, err := optionalHandle("sgd step", "learning rate", c.LRFrom)
-	if err != nil {
-		return err
-	}
-	err = check("sgd step", C.tt_sgd_step(&ph[0], &bh[0], C.int64_t(len(ph)), C.double(c.LR), lr,
+	err := check("sgd step", C.tt_sgd_step(&ph[0], &bh[0], C.int64_t(len(ph)), C.double(c.LR), lr,
 		C.double(c.Momentum), C.double(c.Dampening), C.double(c.WeightDecay), cbool(c.Nesterov)))
 	runtime.KeepAlive(c.LRFrom)
 	// Adopt the buffers the step created, even when a later parameter failed.
@@ -63,11 +56,12 @@ func ZeroGrad(params []*Tensor) error {
 	if len(params) == 0 {
 		return nil
 	}
-	ph, err := handles("zero_grad", "parameter", params, false)
-	if err != nil {
-		return err
+	hs := handleSet{op: "zero_grad"}
+	ph := hs.list("parameter", params, false)
+	if hs.err != nil {
+		return hs.err
 	}
-	err = check("zero_grad", C.tt_zero_grad(&ph[0], C.int64_t(len(ph))))
+	err := check("zero_grad", C.tt_zero_grad(&ph[0], C.int64_t(len(ph))))
 	runtime.KeepAlive(params)
 	return err
 }
@@ -100,54 +94,57 @@ func average(avg, src []*Tensor, weight float64, weightFrom *Tensor) error {
 	if len(avg) != len(src) {
 		return fmt.Errorf("torch: average: %d averaged tensors for %d sources", len(avg), len(src))
 	}
-	wt, err := optionalHandle("average", "weight", weightFrom)
-	if err != nil {
-		return err
+	hs := handleSet{op: "average"}
+	wt := hs.optional("weight", weightFrom)
+	if hs.err != nil || len(avg) == 0 {
+		return hs.err
 	}
-	if len(avg) == 0 {
-		return nil
+	ah, sh := hs.list("tensor", avg, false), hs.list("source", src, false)
+	if hs.err != nil {
+		return hs.err
 	}
-	ah, err := handles("average", "tensor", avg, false)
-	if err != nil {
-		return err
-	}
-	sh, err := handles("average", "source", src, false)
-	if err != nil {
-		return err
-	}
-	err = check("average", C.tt_average(&ah[0], &sh[0], C.int64_t(len(ah)), C.double(weight), wt))
+	err := check("average", C.tt_average(&ah[0], &sh[0], C.int64_t(len(ah)), C.double(weight), wt))
 	runtime.KeepAlive(weightFrom)
 	runtime.KeepAlive(avg)
 	runtime.KeepAlive(src)
 	return err
 }
 
-// handles returns the handles of ts for one shim call; a closed tensor is
-// named in the error as "torch: <op>: <what> <index>". With nilOK, a nil
-// entry stays a nil handle (a momentum buffer the step creates).
-func handles(op, what string, ts []*Tensor, nilOK bool) ([]C.tt_tensor, error) {
-	hs := make([]C.tt_tensor, len(ts))
+// handleSet gathers the handles of one shim call's tensors; the first
+// closed tensor's error, "torch: <op>: <what> [index]: ...", sticks, and
+// later calls then do nothing.
+type handleSet struct {
+	op  string
+	err error
+}
+
+// list returns the handles of ts. With nilOK, a nil entry stays a nil
+// handle (a momentum buffer the step creates).
+func (hs *handleSet) list(what string, ts []*Tensor, nilOK bool) []C.tt_tensor {
+	out := make([]C.tt_tensor, len(ts))
 	for i, t := range ts {
+		if hs.err != nil {
+			return nil
+		}
 		if t == nil && nilOK {
 			continue
 		}
-		h, err := t.handle()
-		if err != nil {
-			return nil, fmt.Errorf("torch: %s: %s %d: %w", op, what, i, err)
+		var err error
+		if out[i], err = t.handle(); err != nil {
+			hs.err = fmt.Errorf("torch: %s: %s %d: %w", hs.op, what, i, err)
 		}
-		hs[i] = h
 	}
-	return hs, nil
+	return out
 }
 
-// optionalHandle returns t's handle, or a nil handle when t is nil.
-func optionalHandle(op, what string, t *Tensor) (C.tt_tensor, error) {
-	if t == nil {
-		return nil, nil
+// optional returns t's handle, or a nil handle when t is nil.
+func (hs *handleSet) optional(what string, t *Tensor) C.tt_tensor {
+	if t == nil || hs.err != nil {
+		return nil
 	}
 	h, err := t.handle()
 	if err != nil {
-		return nil, fmt.Errorf("torch: %s: %s: %w", op, what, err)
+		hs.err = fmt.Errorf("torch: %s: %s: %w", hs.op, what, err)
 	}
-	return h, nil
+	return h
 }

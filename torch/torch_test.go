@@ -261,6 +261,35 @@ func TestClosedTensor(t *testing.T) {
 	}
 }
 
+// The calls over lists of tensors name the first closed one, by its place,
+// and change nothing.
+func TestClosedTensorInAList(t *testing.T) {
+	open := keep(t)(torch.FromSlice([]float32{1, 2}, 2))
+	closed, err := torch.FromSlice([]float32{1, 2}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	for _, tc := range []struct {
+		name, want string
+		err        error
+	}{
+		{"sgd step", "torch: sgd step: parameter 1: ", torch.SGDStep([]*torch.Tensor{open, closed}, make([]*torch.Tensor, 2), torch.SGDConfig{LR: 0.1})},
+		{"sgd step buffer", "torch: sgd step: momentum buffer 0: ", torch.SGDStep([]*torch.Tensor{open}, []*torch.Tensor{closed}, torch.SGDConfig{LR: 0.1})},
+		{"sgd step rate", "torch: sgd step: learning rate: ", torch.SGDStep([]*torch.Tensor{open}, make([]*torch.Tensor, 1), torch.SGDConfig{LRFrom: closed})},
+		{"zero_grad", "torch: zero_grad: parameter 0: ", torch.ZeroGrad([]*torch.Tensor{closed, open})},
+		{"average", "torch: average: source 0: ", torch.Average([]*torch.Tensor{open}, []*torch.Tensor{closed}, 0.5)},
+		{"average weight", "torch: average: weight: ", torch.AverageFrom([]*torch.Tensor{open}, []*torch.Tensor{open}, closed)},
+	} {
+		if !errors.Is(tc.err, torch.ErrClosed) || !strings.HasPrefix(tc.err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q…", tc.name, tc.err, tc.want)
+		}
+	}
+	if v := torchtest.Floats(t, open); v[0] != 1 || v[1] != 2 {
+		t.Errorf("the open tensor changed: %v", v)
+	}
+}
+
 func TestLiveTensorsCountsHandles(t *testing.T) {
 	before := torch.LiveTensors()
 	var xs []*torch.Tensor
