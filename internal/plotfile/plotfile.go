@@ -3,12 +3,15 @@
 package plotfile
 
 import (
+	"image/color"
 	"io"
 	"math"
 	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
@@ -35,6 +38,19 @@ func EpochTicks(n, labels int) plot.Ticker {
 		ticks = append(ticks, plot.Tick{Value: float64(e), Label: label})
 	}
 	return plot.ConstantTicks(ticks)
+}
+
+// Draw draws p on a new canvas of w×h points.
+func Draw(p *plot.Plot, w, h float64) *vgimg.Canvas {
+	img := vgimg.New(vg.Points(w), vg.Points(h))
+	p.Draw(draw.New(img))
+	return img
+}
+
+// Dashed sets a line's colour and its dashes: on points drawn, off
+// points left out (a target or a budget).
+func Dashed(l *plotter.Line, c color.Color, on, off float64) {
+	l.Color, l.Dashes = c, []vg.Length{vg.Points(on), vg.Points(off)}
 }
 
 // PNG encodes a drawn canvas as PNG, for a writer of files

@@ -116,7 +116,7 @@ func accuracyPanel(c *Config, st Stats, maxEpochs int) (*plot.Plot, error) {
 	if err != nil {
 		return nil, err
 	}
-	goal.Color, goal.Dashes = targetColor, []vg.Length{vg.Points(5), vg.Points(3)}
+	plotfile.Dashed(goal, targetColor, 5, 3)
 	p.Add(goal)
 	p.Legend.Add(fmt.Sprintf("mean of %d seeds", len(c.Finished)), ml, mp)
 	p.Legend.Add(fmt.Sprintf("target %g%%", st.Target), goal)
@@ -208,15 +208,14 @@ func (s *Sweep) paramsPlot(path string) error {
 	if err != nil {
 		return err
 	}
-	goal.Color, goal.Dashes = targetColor, []vg.Length{vg.Points(5), vg.Points(3)}
+	plotfile.Dashed(goal, targetColor, 5, 3)
 	p.Add(goal)
 	p.Legend.Add("configuration: mean ± sd", pts)
 	p.Legend.Add("one seed's mean", seedsPlot)
 	p.Legend.Add(fmt.Sprintf("target %g%%", sts[0].Target), goal)
 	p.Legend.Left, p.Legend.Top = true, false
 	p.X.Min, p.X.Max = xmin, xmax // after the adds, which widen the axes
-	img := vgimg.New(vg.Points(640), vg.Points(420))
-	p.Draw(draw.New(img))
+	img := plotfile.Draw(p, 640, 420)
 	return atomicfile.WriteFunc(path, plotfile.PNG(img))
 }
 

@@ -332,7 +332,7 @@ func (s *Search) frontier() (*vgimg.Canvas, error) {
 		if err != nil {
 			return nil, err
 		}
-		budget.Color, budget.Dashes = lineColor, []vg.Length{vg.Points(2), vg.Points(2)}
+		plotfile.Dashed(budget, lineColor, 2, 2)
 		p.Add(budget)
 		p.Legend.Add(fmt.Sprintf("budget %s", models.Thousands(s.Spec.Budget)), budget)
 	}
@@ -340,14 +340,13 @@ func (s *Search) frontier() (*vgimg.Canvas, error) {
 	if err != nil {
 		return nil, err
 	}
-	target.Color, target.Dashes = lineColor, []vg.Length{vg.Points(6), vg.Points(3)}
+	plotfile.Dashed(target, lineColor, 6, 3)
 	p.Add(target)
 	p.Legend.Add(fmt.Sprintf("target %g%%", s.Spec.Target), target)
 	p.Legend.Left, p.Legend.Top = true, false
 	p.X.Min, p.X.Max = 0, maxP*1.05
 	p.Y.Min, p.Y.Max = math.Max(0, lo-0.1), math.Min(100, hi+0.1)
-	img := vgimg.New(vg.Points(620), vg.Points(420))
-	p.Draw(draw.New(img))
+	img := plotfile.Draw(p, 620, 420)
 	return img, nil
 }
 
@@ -380,15 +379,14 @@ func (s *Search) rungPlot() (*vgimg.Canvas, error) {
 	if err != nil {
 		return nil, err
 	}
-	target.Color, target.Dashes = color.RGBA{G: 160, A: 255}, []vg.Length{vg.Points(4), vg.Points(3)}
+	plotfile.Dashed(target, color.RGBA{G: 160, A: 255}, 4, 3)
 	p.Add(target)
 	p.Legend.Add(fmt.Sprintf("target %g%%", s.Spec.Target), target)
 	p.X.Min, p.X.Max = 0.5, float64(top)+0.5
 	p.Y.Min, p.Y.Max = errorOf(hi)/1.15, errorOf(lo)*1.15
 	p.Y.Scale = plot.InvertedScale{Normalizer: plot.LogScale{}}
 	p.Y.Tick.Marker = accuracyTicks{}
-	img := vgimg.New(vg.Points(620), vg.Points(420))
-	p.Draw(draw.New(img))
+	img := plotfile.Draw(p, 620, 420)
 	return img, nil
 }
 

@@ -132,8 +132,7 @@ func curves(rows []runfolder.EpochMetrics, target float64, evalName, schedule st
 	if err != nil {
 		return nil, err
 	}
-	goal.Color = targetColor
-	goal.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+	plotfile.Dashed(goal, targetColor, 5, 3)
 	accuracy.Add(goal)
 	accuracy.Legend.Add(fmt.Sprintf("target %g%%", target), goal)
 
@@ -238,8 +237,7 @@ func confusionPicture(d *evalDetail, evalName string) (*vgimg.Canvas, error) {
 		}
 	}
 	p.Add(text)
-	img := vgimg.New(vg.Points(560), vg.Points(540))
-	p.Draw(draw.New(img))
+	img := plotfile.Draw(p, 560, 540)
 	return img, nil
 }
 

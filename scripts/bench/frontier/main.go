@@ -28,7 +28,6 @@ import (
 	"github.com/spf13/pflag"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
@@ -196,7 +195,7 @@ func frontierPlot(pts []*point) (*vgimg.Canvas, error) {
 	if err != nil {
 		return nil, err
 	}
-	tl.Color, tl.Dashes = color.Gray{Y: 90}, []vg.Length{vg.Points(6), vg.Points(3)}
+	plotfile.Dashed(tl, color.Gray{Y: 90}, 6, 3)
 	p.Add(tl)
 	p.Legend.Add(fmt.Sprintf("target %g%%", target), tl)
 	p.Legend.Left, p.Legend.Top = false, false
@@ -209,7 +208,6 @@ func frontierPlot(pts []*point) (*vgimg.Canvas, error) {
 		}
 		return ts
 	})
-	img := vgimg.New(vg.Points(620), vg.Points(420))
-	p.Draw(draw.New(img))
+	img := plotfile.Draw(p, 620, 420)
 	return img, nil
 }
