@@ -59,16 +59,23 @@ func Near(a, b []float32, tol float64) bool {
 // test ends.
 func SmallNet(t testing.TB) *nn.Sequential {
 	t.Helper()
-	return Net(t,
-		nn.Conv2d{In: 1, Out: 4, Kernel: 3, Padding: 1, NoBias: true},
-		nn.BatchNorm2d{Features: 4},
+	return Net(t, SmallLayout(4, 3, 1)...)
+}
+
+// SmallLayout is SmallNet's layout at other sizes: a 3×3 convolution
+// without bias to width channels (padding on each side), BatchNorm, ReLU,
+// a max-pool, a 3×3 convolution to out channels, GAP and log-softmax.
+func SmallLayout(width, out, padding int) []nn.Spec {
+	return []nn.Spec{
+		nn.Conv2d{In: 1, Out: width, Kernel: 3, Padding: padding, NoBias: true},
+		nn.BatchNorm2d{Features: width},
 		nn.ReLU{},
 		nn.MaxPool2d{Kernel: 2},
-		nn.Conv2d{In: 4, Out: 3, Kernel: 3},
+		nn.Conv2d{In: width, Out: out, Kernel: 3},
 		nn.AdaptiveAvgPool2d{Size: 1},
 		nn.Flatten{},
 		nn.LogSoftmax{Dim: 1},
-	)
+	}
 }
 
 // Net builds a Sequential of specs, failing the test on an error, and

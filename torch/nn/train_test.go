@@ -98,16 +98,7 @@ func TestTrainingMemoryIsFlat(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	torch.ManualSeed(1)
-	tr := newTrainer(t, 0.01,
-		nn.Conv2d{In: 1, Out: 8, Kernel: 3, NoBias: true},
-		nn.BatchNorm2d{Features: 8},
-		nn.ReLU{},
-		nn.MaxPool2d{Kernel: 2},
-		nn.Conv2d{In: 8, Out: 10, Kernel: 3},
-		nn.AdaptiveAvgPool2d{Size: 1},
-		nn.Flatten{},
-		nn.LogSoftmax{Dim: 1},
-	)
+	tr := newTrainer(t, 0.01, torchtest.SmallLayout(8, 10, 0)...)
 	rng := rand.New(rand.NewPCG(1, 2))
 	images := make([]float32, 64*28*28)
 	for i := range images {

@@ -72,12 +72,7 @@ func TestContinue(t *testing.T) {
 	// An unfinished run resumes as it started, even when the settings
 	// given differ, and ends as the run that never stopped.
 	u := shortConfig(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	u.afterBatch = interruptAt(1, cancel)
-	if _, err := Run(ctx, u, &bytes.Buffer{}); err == nil {
-		t.Fatal("the interrupted run did not stop")
-	}
-	u.afterBatch = nil
+	stopAtEpoch(t, u, 1)
 	u.Continue = true
 	u.Epochs = 5
 	u.Overridden = map[string]bool{"epochs": true}

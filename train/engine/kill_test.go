@@ -125,11 +125,7 @@ func TestKillAtEveryWrite(t *testing.T) {
 	stopped := t.TempDir() // epoch 1 of 2 saved, stopped in epoch 2
 	s := base
 	s.Out = stopped
-	ctx, cancel := context.WithCancel(context.Background())
-	s.afterBatch = interruptAt(1, cancel)
-	if _, err := Run(ctx, s, &bytes.Buffer{}); err == nil {
-		t.Fatal("the run to resume did not stop")
-	}
+	stopAtEpoch(t, s, 1)
 	finished := t.TempDir() // 2 epochs, finished
 	f := base
 	f.Out = finished

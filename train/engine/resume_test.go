@@ -34,6 +34,19 @@ func interruptAt(epoch int, cancel context.CancelFunc) func(int, int, *stepper) 
 	}
 }
 
+// stopAtEpoch runs c and stops it at the first batch of epoch (as
+// interruptAt counts), failing the test when it does not stop; c's run
+// folder then holds the checkpoint of the epochs before.
+func stopAtEpoch(t *testing.T, c Config, epoch int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.afterBatch = interruptAt(epoch, cancel)
+	if _, err := Run(ctx, c, &bytes.Buffer{}); err == nil {
+		t.Fatalf("the run did not stop at epoch %d", epoch)
+	}
+}
+
 func sameMetrics(t *testing.T, a, b []runfolder.EpochMetrics) {
 	t.Helper()
 	if len(a) != len(b) {
@@ -117,11 +130,7 @@ func snapshot(t *testing.T, dir string) map[string][]byte {
 
 func TestResumeRejectsIncompatibleCheckpoints(t *testing.T) {
 	c := plainConfig(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	c.afterBatch = interruptAt(1, cancel)
-	if _, err := Run(ctx, c, &bytes.Buffer{}); err == nil {
-		t.Fatal("not interrupted")
-	}
+	stopAtEpoch(t, c, 1)
 	good, err := os.ReadFile(filepath.Join(c.Out, runfolder.CheckpointFile))
 	if err != nil {
 		t.Fatal(err)

@@ -184,11 +184,7 @@ func TestEveryStopCanBeFinished(t *testing.T) {
 func TestResumeThreadsOverride(t *testing.T) {
 	c := shortConfig(t)
 	c.Threads, c.Epochs = 1, 2
-	ctx, cancel := context.WithCancel(context.Background())
-	c.afterBatch = interruptAt(1, cancel)
-	if _, err := Run(ctx, c, &bytes.Buffer{}); err == nil {
-		t.Fatal("not interrupted")
-	}
+	stopAtEpoch(t, c, 1)
 	r := config(t, "step3")
 	r.Resume, r.Threads, r.Overridden = c.Out, 2, map[string]bool{"threads": true}
 	var out bytes.Buffer

@@ -60,6 +60,7 @@ type point struct {
 	epoch, seeds   int     // the rung it reached, over how many seeds
 	acc, lowest    float64 // the search's figures at that rung
 	final          map[string]*report.Stats
+	finalMD        bool // the folder has a FINAL.md
 }
 
 func run(w io.Writer, dirs []string, out string) error {
@@ -76,7 +77,7 @@ func run(w io.Writer, dirs []string, out string) error {
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
 	for _, p := range pts {
 		fmt.Fprintf(w, "| %s | %s | %s | %.2f (%.2f), epoch %d, %d seeds | %s | %s |\n", p.name, models.Thousands(p.budget), models.Thousands(p.params),
-			p.acc, p.lowest, p.epoch, p.seeds, cell(p.final["validation"]), cell(p.final["test"]))
+			p.acc, p.lowest, p.epoch, p.seeds, p.cell("validation"), p.cell("test"))
 	}
 	img, err := frontierPlot(pts)
 	if err != nil {
@@ -85,11 +86,17 @@ func run(w io.Writer, dirs []string, out string) error {
 	return atomicfile.WriteFunc(out, plotfile.PNG(img))
 }
 
-func cell(st *report.Stats) string {
-	if st == nil {
-		return "not run here"
+// cell is the final step's figures of a stage: where the folder keeps
+// its runs, or where only its FINAL.md says them, or that it did not run.
+func (p *point) cell(stage string) string {
+	st := p.final[stage]
+	switch {
+	case st != nil:
+		return fmt.Sprintf("%.2f ± %.2f, %d of %d", st.LastMean, st.LastSD, st.Held, st.Seeds)
+	case p.finalMD:
+		return "in its FINAL.md (runs not kept)"
 	}
-	return fmt.Sprintf("%.2f ± %.2f, %d of %d", st.LastMean, st.LastSD, st.Held, st.Seeds)
+	return "not run"
 }
 
 // best is the search's best candidate, with its final figures where the
@@ -131,6 +138,9 @@ func best(dir string) (*point, error) {
 	sc := c.Scores[c.Reached]
 	p := &point{name: filepath.Base(dir), budget: s.Spec.Budget, params: c.Params, target: s.Spec.Target,
 		epoch: sc.Epoch, seeds: len(seeds), acc: sc.Acc, lowest: sc.Lowest, final: map[string]*report.Stats{}}
+	if _, err := os.Stat(filepath.Join(dir, "FINAL.md")); err == nil {
+		p.finalMD = true
+	}
 	for stage, sw := range final {
 		for _, cfg := range sw.Configs {
 			if st, ok := cfg.Stats(); ok && cfg.Name == c.ID {
