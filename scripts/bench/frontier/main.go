@@ -47,8 +47,11 @@ func main() {
 		os.Exit(command.ExitUsage)
 	}
 	if err := run(os.Stdout, fs.Args(), *out); err != nil {
-		fmt.Fprintln(os.Stderr, "frontier:", err)
-		os.Exit(1)
+		fmt.Fprintln(os.Stderr, "frontier:", command.OneLine(err))
+		if errors.Is(err, errFolder) {
+			os.Exit(command.ExitUsage)
+		}
+		os.Exit(command.ExitFailure)
 	}
 }
 
@@ -63,12 +66,15 @@ type point struct {
 	finalMD        bool // the folder has a FINAL.md
 }
 
+// errFolder marks a folder that is not a readable search: bad input.
+var errFolder = errors.New("not a search folder")
+
 func run(w io.Writer, dirs []string, out string) error {
 	var pts []*point
 	for _, dir := range dirs {
 		p, err := best(dir)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %w", errFolder, err)
 		}
 		pts = append(pts, p)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -64,4 +65,13 @@ func thousands(n int64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// A folder that holds no search is bad input, named in the error.
+func TestFrontierRefusesOtherFolders(t *testing.T) {
+	dir := t.TempDir()
+	err := run(&bytes.Buffer{}, []string{dir}, filepath.Join(dir, "f.png"))
+	if !errors.Is(err, errFolder) || !strings.Contains(err.Error(), dir) {
+		t.Errorf("empty folder: %v", err)
+	}
 }
